@@ -1,0 +1,316 @@
+//! [`AwsFetcher`]: the production [`Fetch`] over the official AWS SDK.
+//!
+//! One HTTPS stack (hyper 1 + rustls with ring, shared by both clients), the
+//! SDK's standard retry for a single read, and every SDK error classified
+//! into an [`ErrorKind`] here and nowhere else.
+
+use std::time::Duration;
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::primitives::DateTime;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use zeroize::Zeroizing;
+
+use crate::fetch::BatchItem;
+use crate::{
+    Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, Payload, Record, SecretRequest,
+    SecretValue,
+};
+
+/// Per-service operation timeouts (`None`: the SDK's default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Timeout of one Secrets Manager operation, retries included.
+    pub secrets_manager: Option<Duration>,
+    /// Timeout of one SSM operation, retries included.
+    pub ssm: Option<Duration>,
+}
+
+/// Reads secrets with `GetSecretValue` / `BatchGetSecretValue` and
+/// parameters with `GetParameter`.
+#[derive(Clone, Debug)]
+pub struct AwsFetcher {
+    secrets: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
+impl AwsFetcher {
+    /// Load region, credentials and endpoints the standard way (environment,
+    /// including `AWS_ENDPOINT_URL*`) and build both clients over one
+    /// rustls/ring HTTPS client.
+    pub async fn from_env(timeouts: Timeouts) -> Self {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .load()
+            .await;
+        Self::from_sdk_config(&shared, timeouts)
+    }
+
+    /// Build both clients from an already loaded SDK configuration.
+    pub fn from_sdk_config(shared: &aws_config::SdkConfig, timeouts: Timeouts) -> Self {
+        let mut sm = aws_sdk_secretsmanager::config::Builder::from(shared);
+        if let Some(t) = timeouts.secrets_manager {
+            sm = sm.timeout_config(operation_timeout(t));
+        }
+        let mut ssm = aws_sdk_ssm::config::Builder::from(shared);
+        if let Some(t) = timeouts.ssm {
+            ssm = ssm.timeout_config(operation_timeout(t));
+        }
+        Self {
+            secrets: aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
+        }
+    }
+
+    async fn get_secret(&self, req: &SecretRequest) -> Result<Record, Error> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&req.id)
+            .set_version_id(req.version_id.clone())
+            .set_version_stage(req.version_stage.clone())
+            .send()
+            .await
+            .map_err(classify)?;
+        secret_record(
+            out.arn,
+            out.name,
+            out.version_id,
+            out.secret_string,
+            out.secret_binary.map(|b| b.into_inner()),
+            out.version_stages,
+            out.created_date,
+        )
+    }
+
+    async fn get_parameter(&self, req: &ParameterRequest) -> Result<Record, Error> {
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(req.selector_name())
+            .with_decryption(req.with_decryption)
+            .send()
+            .await
+            .map_err(classify)?;
+        let p = out
+            .parameter
+            .ok_or_else(|| Error::new(ErrorKind::Other, "GetParameter answered no parameter"))?;
+        Ok(Record::Parameter(Parameter {
+            arn: p.arn.unwrap_or_default(),
+            name: p.name.unwrap_or_default(),
+            r#type: p.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+            value: Zeroizing::new(p.value.unwrap_or_default()),
+            version: p.version,
+            selector: p.selector,
+            source_result: p.source_result,
+            last_modified_date: p.last_modified_date.map(|d| epoch(&d)),
+            data_type: p.data_type,
+        }))
+    }
+}
+
+impl Fetch for AwsFetcher {
+    async fn fetch(&self, key: &Key) -> Result<Record, Error> {
+        match key {
+            Key::Secret(req) => self.get_secret(req).await,
+            Key::Parameter(req) => self.get_parameter(req).await,
+        }
+    }
+
+    async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {
+        let out = self
+            .secrets
+            .batch_get_secret_value()
+            .set_secret_id_list(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut items = Vec::with_capacity(ids.len());
+        for v in out.secret_values.unwrap_or_default() {
+            // The answer names secrets by ARN and name, not by the id asked:
+            // attribute each value to the id that designates it.
+            let id = ids
+                .iter()
+                .find(|id| designates(id, v.name.as_deref(), v.arn.as_deref()));
+            let Some(id) = id.cloned() else { continue };
+            let record = secret_record(
+                v.arn,
+                v.name,
+                v.version_id,
+                v.secret_string,
+                v.secret_binary.map(|b| b.into_inner()),
+                v.version_stages,
+                v.created_date,
+            );
+            items.push((id, record));
+        }
+        for e in out.errors.unwrap_or_default() {
+            if let Some(id) = e.secret_id {
+                let code = e.error_code.unwrap_or_default();
+                let message = e.message.unwrap_or_else(|| code.clone());
+                items.push((id, Err(Error::new(kind_of_code(&code, None), message))));
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// Whether the caller's `id` (name, full ARN or partial ARN) is this secret.
+fn designates(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
+    Some(id) == name
+        || Some(id) == arn
+        || arn.is_some_and(|arn| {
+            // A partial ARN lacks the 6-character random suffix "-AbCdEf".
+            arn.strip_prefix(id)
+                .is_some_and(|rest| rest.len() == 7 && rest.starts_with('-'))
+        })
+}
+
+fn secret_record(
+    arn: Option<String>,
+    name: Option<String>,
+    version_id: Option<String>,
+    string: Option<String>,
+    binary: Option<Vec<u8>>,
+    stages: Option<Vec<String>>,
+    created: Option<DateTime>,
+) -> Result<Record, Error> {
+    // Move the SDK's buffers into wiped ones: no copy is left behind.
+    let payload = match (string, binary) {
+        (Some(s), _) => Payload::String(Zeroizing::new(s)),
+        (None, Some(b)) => Payload::Binary(Zeroizing::new(b)),
+        (None, None) => {
+            return Err(Error::new(
+                ErrorKind::Other,
+                "the secret version has no value",
+            ))
+        }
+    };
+    Ok(Record::Secret(SecretValue {
+        arn: arn.unwrap_or_default(),
+        name: name.unwrap_or_default(),
+        version_id: version_id.unwrap_or_default(),
+        payload,
+        version_stages: stages.unwrap_or_default(),
+        created_date: created.map(|d| epoch(&d)),
+    }))
+}
+
+fn epoch(d: &DateTime) -> f64 {
+    // Millisecond precision, as the services put it on the wire.
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+fn operation_timeout(t: Duration) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(t)
+        .build()
+}
+
+/// The one place SDK failures become [`ErrorKind`]s.
+fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpResponse>) -> Error {
+    match &err {
+        SdkError::TimeoutError(_) => Error::new(ErrorKind::Timeout, "the request to AWS timed out"),
+        SdkError::DispatchFailure(f) if f.is_timeout() => {
+            Error::new(ErrorKind::Timeout, "the request to AWS timed out")
+        }
+        SdkError::DispatchFailure(_) => {
+            Error::new(ErrorKind::Connection, "could not reach the AWS endpoint")
+        }
+        SdkError::ResponseError(r) => {
+            let status = r.raw().status().as_u16();
+            Error::new(
+                kind_of_status(status),
+                format!("unreadable answer from AWS (HTTP {status})"),
+            )
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("Unknown");
+            let status = s.raw().status().as_u16();
+            let message = s.err().message().unwrap_or(code);
+            Error::new(
+                kind_of_code(code, Some(status)),
+                format!("{code}: {message}"),
+            )
+        }
+        _ => Error::new(ErrorKind::Other, "the AWS request could not be built"),
+    }
+}
+
+fn kind_of_code(code: &str, status: Option<u16>) -> ErrorKind {
+    match code {
+        "ResourceNotFoundException"
+        | "ParameterNotFound"
+        | "ParameterVersionNotFound"
+        | "ParameterVersionLabelNotFound" => ErrorKind::NotFound,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "ExpiredTokenException"
+        | "IncompleteSignature" => ErrorKind::AccessDenied,
+        "DecryptionFailure" | "InvalidKeyId" | "KMSAccessDeniedException" => ErrorKind::Decryption,
+        "InvalidParameterException"
+        | "InvalidRequestException"
+        | "ValidationException"
+        | "InvalidParameterValue" => ErrorKind::InvalidRequest,
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ThrottledException" => ErrorKind::Throttled,
+        "InternalServiceError"
+        | "InternalServerError"
+        | "InternalFailure"
+        | "ServiceUnavailable" => ErrorKind::Unavailable,
+        _ => status.map_or(ErrorKind::Other, kind_of_status),
+    }
+}
+
+fn kind_of_status(status: u16) -> ErrorKind {
+    match status {
+        429 => ErrorKind::Throttled,
+        500..=599 => ErrorKind::Unavailable,
+        401 | 403 => ErrorKind::AccessDenied,
+        404 => ErrorKind::NotFound,
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_designate_by_name_arn_or_partial_arn() {
+        let arn = "arn:aws:secretsmanager:us-east-1:1:secret:app/key-AbCdEf";
+        assert!(designates("app/key", Some("app/key"), Some(arn)));
+        assert!(designates(arn, Some("app/key"), Some(arn)));
+        assert!(designates(
+            "arn:aws:secretsmanager:us-east-1:1:secret:app/key",
+            Some("app/key"),
+            Some(arn)
+        ));
+        assert!(!designates("app/ke", Some("app/key"), Some(arn)));
+    }
+
+    #[test]
+    fn codes_classify() {
+        assert_eq!(
+            kind_of_code("ResourceNotFoundException", Some(400)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of_code("ThrottlingException", Some(400)),
+            ErrorKind::Throttled
+        );
+        assert_eq!(kind_of_code("Whatever", Some(503)), ErrorKind::Unavailable);
+        assert_eq!(kind_of_code("Whatever", Some(400)), ErrorKind::Other);
+    }
+}

@@ -1,0 +1,533 @@
+//! [`SecretCache`]: single flight, TTL with jitter, refresh-ahead,
+//! serve-stale with backoff, negative caching and a bounded LRU.
+//!
+//! All state sits behind one `std::sync::Mutex`. No lock is ever held across
+//! an `.await` and the critical sections are a hash lookup and a few
+//! comparisons, so a blocking mutex is cheaper than an async one (the same
+//! reasoning as mini-redis's `Db`). Upstream reads run in spawned tasks, so a
+//! caller that goes away (a dropped HTTP request) never cancels a read other
+//! callers are waiting on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::clock::{Clock, SystemClock};
+use crate::metrics::{Counters, Metrics};
+use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key, Record};
+
+type Outcome = Result<Arc<Cached>, Error>;
+type Flight = watch::Receiver<Option<Outcome>>;
+
+/// A cache of secrets and parameters in front of a [`Fetch`]er.
+///
+/// A cheap handle: clones share one cache.
+pub struct SecretCache<F, C = SystemClock> {
+    inner: Arc<Inner<F, C>>,
+}
+
+impl<F, C> Clone for SecretCache<F, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<F, C> std::fmt::Debug for SecretCache<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCache").finish_non_exhaustive()
+    }
+}
+
+struct Inner<F, C> {
+    fetcher: F,
+    clock: C,
+    config: CacheConfig,
+    state: Mutex<State>,
+    counters: Counters,
+}
+
+struct State {
+    /// Unbounded by the crate; [`Inner::enforce_bounds`] applies our bounds.
+    entries: LruCache<Key, Slot>,
+    bytes: usize,
+    flights: HashMap<Key, Flight>,
+    closed: bool,
+}
+
+/// What the cache knows about one key.
+struct Slot {
+    /// The last good value, if any and if still allowed to be served.
+    value: Option<Arc<Cached>>,
+    /// Served as fresh until then.
+    fresh_until: Instant,
+    /// A hit from then on starts a background refresh.
+    refresh_from: Instant,
+    /// Past `fresh_until`, served while upstream fails transiently until then.
+    stale_until: Instant,
+    /// The last failed read, while it stands.
+    failure: Option<Failure>,
+    /// Bytes charged to this slot.
+    size: usize,
+}
+
+struct Failure {
+    error: Error,
+    /// Consecutive transient failures (drives the backoff).
+    count: u32,
+    /// No upstream read for this key before then.
+    retry_at: Instant,
+}
+
+/// What [`SecretCache::prefetch`] did.
+#[derive(Debug, Default)]
+pub struct PrefetchReport {
+    /// Ids now cached.
+    pub loaded: Vec<String>,
+    /// Ids that could not be read, with why.
+    pub failed: Vec<(String, Error)>,
+}
+
+/// How a read treats the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Cached,
+    RefreshNow,
+}
+
+/// What the locked part of a read decided.
+enum Plan {
+    Done(Outcome),
+    Wait {
+        flight: Flight,
+        stale: Option<(Arc<Cached>, Instant)>,
+    },
+}
+
+impl<F: Fetch> SecretCache<F, SystemClock> {
+    /// A cache over `fetcher` with the system clock.
+    pub fn new(fetcher: F, config: CacheConfig) -> Self {
+        Self::with_clock(fetcher, config, SystemClock)
+    }
+}
+
+impl<F: Fetch, C: Clock> SecretCache<F, C> {
+    /// A cache over `fetcher` reading time from `clock`.
+    pub fn with_clock(fetcher: F, config: CacheConfig, clock: C) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                fetcher,
+                clock,
+                config,
+                state: Mutex::new(State {
+                    entries: LruCache::unbounded(),
+                    bytes: 0,
+                    flights: HashMap::new(),
+                    closed: false,
+                }),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The policy this cache runs with.
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.config
+    }
+
+    /// The fetcher behind the cache.
+    pub fn fetcher(&self) -> &F {
+        &self.inner.fetcher
+    }
+
+    /// Read `key`: from the cache when fresh, else from upstream (one call
+    /// however many callers ask at once), else a stale value while upstream
+    /// fails transiently and `max_stale` allows.
+    pub async fn get(&self, key: &Key) -> Result<Arc<Cached>, Error> {
+        self.read(key, Mode::Cached).await
+    }
+
+    /// Read `key` from upstream now and refill the cache (`refreshNow`).
+    /// Callers asking at the same moment share one upstream call.
+    pub async fn refresh_now(&self, key: &Key) -> Result<Arc<Cached>, Error> {
+        self.read(key, Mode::RefreshNow).await
+    }
+
+    async fn read(&self, key: &Key, mode: Mode) -> Outcome {
+        let inner = &self.inner;
+        if inner.config.ttl(key.kind()).is_zero() {
+            return self.read_uncached(key).await;
+        }
+        let plan = self.plan(key, mode);
+        match plan {
+            Plan::Done(outcome) => outcome,
+            Plan::Wait { mut flight, stale } => {
+                let outcome = wait(&mut flight).await;
+                match (outcome, stale) {
+                    (Err(e), Some((value, stale_until)))
+                        if e.is_transient() && inner.clock.now() < stale_until =>
+                    {
+                        Counters::inc(&inner.counters.stale);
+                        Ok(value)
+                    }
+                    (outcome, _) => outcome,
+                }
+            }
+        }
+    }
+
+    /// The locked half of a read: answer from the slot, or pick the flight
+    /// to wait on.
+    fn plan(&self, key: &Key, mode: Mode) -> Plan {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let mut state = inner.lock();
+        if state.closed {
+            return Plan::Done(Err(closed()));
+        }
+        let mut stale = None;
+        if let Some(slot) = state.entries.get(key) {
+            let in_backoff = slot.failure.as_ref().is_some_and(|f| now < f.retry_at);
+            match (&slot.value, mode) {
+                (Some(value), Mode::Cached) if now < slot.fresh_until => {
+                    let value = Arc::clone(value);
+                    let refresh = now >= slot.refresh_from && !in_backoff;
+                    Counters::inc(&inner.counters.hits);
+                    if refresh && !state.flights.contains_key(key) {
+                        Counters::inc(&inner.counters.refreshes);
+                        self.start_flight(&mut state, key);
+                    }
+                    return Plan::Done(Ok(value));
+                }
+                (Some(value), Mode::Cached) if in_backoff && now < slot.stale_until => {
+                    Counters::inc(&inner.counters.stale);
+                    return Plan::Done(Ok(Arc::clone(value)));
+                }
+                (_, Mode::Cached) if in_backoff => {
+                    let error = slot.failure.as_ref().map(|f| f.error.clone());
+                    return Plan::Done(Err(error.unwrap_or_else(closed)));
+                }
+                (Some(value), _) if now < slot.stale_until && mode == Mode::Cached => {
+                    stale = Some((Arc::clone(value), slot.stale_until));
+                }
+                _ => {}
+            }
+        }
+        Counters::inc(&inner.counters.misses);
+        let flight = match state.flights.get(key) {
+            Some(flight) => flight.clone(),
+            None => self.start_flight(&mut state, key),
+        };
+        Plan::Wait { flight, stale }
+    }
+
+    /// Spawn the one upstream read for `key` and register it as the flight.
+    fn start_flight(&self, state: &mut State, key: &Key) -> Flight {
+        let (tx, rx) = watch::channel(None);
+        state.flights.insert(key.clone(), rx.clone());
+        let guard = FlightGuard {
+            cache: self.clone(),
+            key: Some(key.clone()),
+        };
+        tokio::spawn(async move {
+            let mut guard = guard;
+            let inner = &guard.cache.inner;
+            let Some(key) = guard.key.as_ref() else {
+                return;
+            };
+            Counters::inc(&inner.counters.upstream_calls);
+            let result = inner.fetcher.fetch(key).await;
+            let outcome = guard.cache.complete(key, result);
+            guard.key = None;
+            // Nobody waiting is fine: the value is cached all the same.
+            let _ = tx.send(Some(outcome));
+        });
+        rx
+    }
+
+    /// Record the result of an upstream read of `key` and end its flight.
+    fn complete(&self, key: &Key, result: Result<Record, Error>) -> Outcome {
+        let inner = &self.inner;
+        if result.is_err() {
+            Counters::inc(&inner.counters.upstream_errors);
+        }
+        let value = result.map(|record| Arc::new(Cached::from_record(record)));
+        let now = inner.clock.now();
+        let mut state = inner.lock();
+        state.flights.remove(key);
+        if state.closed {
+            return value;
+        }
+        match &value {
+            Ok(v) => inner.store(&mut state, key, Arc::clone(v), now),
+            Err(e) => inner.record_failure(&mut state, key, e, now),
+        }
+        value
+    }
+
+    /// Read past the cache entirely (TTL zero).
+    async fn read_uncached(&self, key: &Key) -> Outcome {
+        let inner = &self.inner;
+        if inner.lock().closed {
+            return Err(closed());
+        }
+        Counters::inc(&inner.counters.misses);
+        Counters::inc(&inner.counters.upstream_calls);
+        let result = inner.fetcher.fetch(key).await;
+        if result.is_err() {
+            Counters::inc(&inner.counters.upstream_errors);
+        }
+        result.map(|r| Arc::new(Cached::from_record(r)))
+    }
+
+    /// Start a refresh of every value in the refresh-ahead window or past
+    /// its TTL (and not backing off), and wait for them up to `budget`.
+    /// Returns how many were started. Meant for Lambda's INVOKE event: the
+    /// only time a frozen environment runs, and off the function's path.
+    pub async fn refresh_due(&self, budget: Duration) -> usize {
+        let flights: Vec<Flight> = {
+            let now = self.inner.clock.now();
+            let mut state = self.inner.lock();
+            if state.closed {
+                return 0;
+            }
+            let due: Vec<Key> = state
+                .entries
+                .iter()
+                .filter(|(key, slot)| {
+                    slot.value.is_some()
+                        && now >= slot.refresh_from
+                        && slot.failure.as_ref().is_none_or(|f| now >= f.retry_at)
+                        && !state.flights.contains_key(*key)
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            due.iter()
+                .map(|key| {
+                    Counters::inc(&self.inner.counters.refreshes);
+                    self.start_flight(&mut state, key)
+                })
+                .collect()
+        };
+        let started = flights.len();
+        let all = async {
+            for mut flight in flights {
+                let _ = wait(&mut flight).await;
+            }
+        };
+        let _ = tokio::time::timeout(budget, all).await;
+        started
+    }
+
+    /// Load the current versions of `ids`, 20 per `BatchGetSecretValue`,
+    /// reading one by one whatever the batch call could not answer (for
+    /// instance when the role may not call `BatchGetSecretValue`).
+    pub async fn prefetch(&self, ids: &[String]) -> PrefetchReport {
+        let mut report = PrefetchReport::default();
+        let mut singles: Vec<String> = Vec::new();
+        for chunk in ids.chunks(20) {
+            Counters::inc(&self.inner.counters.upstream_calls);
+            match self.inner.fetcher.fetch_batch(chunk).await {
+                Ok(items) => {
+                    let now = self.inner.clock.now();
+                    let mut answered = std::collections::HashSet::new();
+                    let mut state = self.inner.lock();
+                    for (id, result) in items {
+                        let key = Key::secret(id.clone());
+                        match result {
+                            Ok(record) => {
+                                let value = Arc::new(Cached::from_record(record));
+                                self.inner.store(&mut state, &key, value, now);
+                                report.loaded.push(id.clone());
+                            }
+                            Err(e) => {
+                                self.inner.record_failure(&mut state, &key, &e, now);
+                                report.failed.push((id.clone(), e));
+                            }
+                        }
+                        answered.insert(id);
+                    }
+                    singles.extend(chunk.iter().filter(|id| !answered.contains(*id)).cloned());
+                }
+                Err(e) => {
+                    Counters::inc(&self.inner.counters.upstream_errors);
+                    tracing::debug!(error = %e, "batch read failed; reading one by one");
+                    singles.extend(chunk.iter().cloned());
+                }
+            }
+        }
+        let mut tasks = JoinSet::new();
+        for id in singles {
+            let cache = self.clone();
+            tasks.spawn(async move {
+                let result = cache.get(&Key::secret(id.clone())).await;
+                (id, result.map(|_| ()))
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((id, result)) = joined {
+                match result {
+                    Ok(()) => report.loaded.push(id),
+                    Err(e) => report.failed.push((id, e)),
+                }
+            }
+        }
+        report
+    }
+
+    /// Drop every value (each is wiped as its last reference goes) and keep
+    /// serving.
+    pub fn clear(&self) {
+        let mut state = self.inner.lock();
+        state.entries.clear();
+        state.bytes = 0;
+    }
+
+    /// Drop every value and refuse all further reads: for SHUTDOWN.
+    /// Reads already waiting on upstream get their answer, which is not stored.
+    pub fn close(&self) {
+        let mut state = self.inner.lock();
+        state.closed = true;
+        state.entries.clear();
+        state.bytes = 0;
+    }
+
+    /// Whether a value (fresh or stale) is held for `key`. Does not count as use.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.inner
+            .lock()
+            .entries
+            .peek(key)
+            .is_some_and(|s| s.value.is_some())
+    }
+
+    /// A snapshot of the counters and the current size.
+    pub fn metrics(&self) -> Metrics {
+        let state = self.inner.lock();
+        self.inner
+            .counters
+            .snapshot(state.entries.len(), state.bytes)
+    }
+}
+
+impl<F, C: Clock> Inner<F, C> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere never leaves the map half-updated (every update
+        // is a single insert or remove), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn store(&self, state: &mut State, key: &Key, value: Arc<Cached>, now: Instant) {
+        let ttl = self
+            .config
+            .jittered(self.config.ttl(key.kind()), fastrand::f64());
+        let ahead = ttl.mul_f64(self.config.refresh_ahead.clamp(0.0, 1.0));
+        let size = value.size() + key.heap_size() + std::mem::size_of::<Slot>();
+        let slot = Slot {
+            value: Some(value),
+            fresh_until: now + ttl,
+            refresh_from: now + (ttl - ahead),
+            stale_until: now + ttl + self.config.max_stale,
+            failure: None,
+            size,
+        };
+        self.put(state, key, slot);
+    }
+
+    fn record_failure(&self, state: &mut State, key: &Key, error: &Error, now: Instant) {
+        let transient = error.is_transient();
+        let previous = state.entries.peek(key).and_then(|s| s.failure.as_ref());
+        let count = match previous {
+            Some(f) if transient && f.error.is_transient() => f.count.saturating_add(1),
+            _ => 1,
+        };
+        let retry_at = if transient {
+            now + self.config.backoff(count, fastrand::f64())
+        } else {
+            now + self.config.negative_ttl
+        };
+        let failure = Failure {
+            error: error.clone(),
+            count,
+            retry_at,
+        };
+        if let Some(slot) = state.entries.peek_mut(key) {
+            slot.failure = Some(failure);
+            if !transient {
+                // Deleted, denied or invalid: an answer, not an outage. Stop
+                // serving the old value.
+                let freed = slot.value.take().map_or(0, |v| v.size());
+                slot.size -= freed;
+                state.bytes -= freed;
+            }
+        } else {
+            let slot = Slot {
+                value: None,
+                fresh_until: now,
+                refresh_from: now,
+                stale_until: now,
+                failure: Some(failure),
+                size: key.heap_size() + std::mem::size_of::<Slot>(),
+            };
+            self.put(state, key, slot);
+        }
+    }
+
+    fn put(&self, state: &mut State, key: &Key, slot: Slot) {
+        state.bytes += slot.size;
+        if let Some(old) = state.entries.put(key.clone(), slot) {
+            state.bytes -= old.size;
+        }
+        self.enforce_bounds(state);
+    }
+
+    fn enforce_bounds(&self, state: &mut State) {
+        while state.entries.len() > self.config.max_entries || state.bytes > self.config.max_bytes {
+            match state.entries.pop_lru() {
+                Some((_, slot)) => {
+                    state.bytes -= slot.size;
+                    Counters::inc(&self.counters.evictions);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// Ends a flight whose task died before completing (a panicking fetcher),
+/// so the key is not stuck behind a flight that will never land.
+struct FlightGuard<F: Fetch, C: Clock> {
+    cache: SecretCache<F, C>,
+    key: Option<Key>,
+}
+
+impl<F: Fetch, C: Clock> Drop for FlightGuard<F, C> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.cache.inner.lock().flights.remove(&key);
+        }
+    }
+}
+
+async fn wait(flight: &mut Flight) -> Outcome {
+    match flight.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone().unwrap_or_else(|| Err(abandoned())),
+        Err(_) => Err(abandoned()),
+    }
+}
+
+fn abandoned() -> Error {
+    Error::new(ErrorKind::Other, "the upstream read was abandoned")
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the cache is shut down")
+}
+
+#[cfg(test)]
+mod tests;

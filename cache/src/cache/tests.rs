@@ -1,0 +1,357 @@
+//! Clock-driven unit tests of the cache policy, over a scripted fetcher.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::testutil::Scripted;
+use crate::{CacheConfig, ErrorKind, Key, ManualClock};
+
+const TTL: Duration = Duration::from_secs(300);
+
+fn cache_with(config: CacheConfig) -> (SecretCache<Scripted, ManualClock>, Scripted, ManualClock) {
+    let fetch = Scripted::new();
+    let clock = ManualClock::new();
+    let cache = SecretCache::with_clock(fetch.clone(), config, clock.clone());
+    (cache, fetch, clock)
+}
+
+fn cache() -> (SecretCache<Scripted, ManualClock>, Scripted, ManualClock) {
+    cache_with(CacheConfig::default())
+}
+
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn text(v: &Arc<Cached>) -> String {
+    v.text().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn hundred_concurrent_cold_reads_make_one_call() {
+    let (fetch, gate) = Scripted::new().gated();
+    fetch.set("k", "v1");
+    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), ManualClock::new());
+    let mut tasks = JoinSet::new();
+    for _ in 0..100 {
+        let c = cache.clone();
+        tasks.spawn(async move { c.get(&Key::secret("k")).await });
+    }
+    settle().await;
+    gate.add_permits(1000);
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(text(&r.unwrap().unwrap()), "v1");
+        ok += 1;
+    }
+    assert_eq!(ok, 100);
+    assert_eq!(fetch.calls(), 1);
+    let m = cache.metrics();
+    assert_eq!(m.upstream_calls, 1);
+    assert_eq!(m.misses, 100);
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_error() {
+    let (fetch, gate) = Scripted::new().gated();
+    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), ManualClock::new());
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let c = cache.clone();
+        tasks.spawn(async move { c.get(&Key::secret("missing")).await });
+    }
+    settle().await;
+    gate.add_permits(1000);
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::NotFound);
+    }
+    assert_eq!(fetch.calls(), 1);
+}
+
+#[tokio::test]
+async fn fresh_hits_then_expiry() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    fetch.set("k", "v2");
+    clock.advance(Duration::from_secs(200));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    assert_eq!(fetch.calls(), 1);
+    clock.advance(Duration::from_secs(101)); // 301 s: past any jittered TTL
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+    assert_eq!(fetch.calls(), 2);
+    let m = cache.metrics();
+    assert_eq!((m.hits, m.misses), (1, 2));
+}
+
+#[tokio::test]
+async fn jittered_ttls_fall_between_ninety_and_hundred_percent() {
+    let (cache, fetch, clock) = cache();
+    let keys: Vec<Key> = (0..200).map(|i| Key::secret(format!("k{i}"))).collect();
+    for k in &keys {
+        fetch.set(k.id(), "v");
+        cache.get(k).await.unwrap();
+    }
+    let state = cache.inner.lock();
+    let now = clock.now();
+    let mut distinct = std::collections::HashSet::new();
+    for k in &keys {
+        let slot = state.entries.peek(k).unwrap();
+        let ttl = slot.fresh_until - now;
+        assert!(ttl <= TTL && ttl >= TTL.mul_f64(0.9), "{ttl:?}");
+        distinct.insert(ttl);
+    }
+    assert!(distinct.len() > 100, "jitter spreads expiries");
+}
+
+#[tokio::test]
+async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
+    let (fetch, gate) = Scripted::new().gated();
+    let clock = ManualClock::new();
+    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), clock.clone());
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    gate.add_permits(1);
+    cache.get(&k).await.unwrap();
+    fetch.set("k", "v2");
+    clock.advance(Duration::from_secs(250)); // inside [216 s, 270 s): fresh, refresh due
+    for _ in 0..10 {
+        // The gate is shut: a hit must not wait on the refresh.
+        assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    }
+    settle().await;
+    assert_eq!(fetch.calls(), 2, "one background refresh for ten hits");
+    gate.add_permits(1);
+    settle().await;
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+    let m = cache.metrics();
+    assert_eq!(m.refreshes, 1);
+    assert_eq!(m.hits, 11);
+}
+
+#[tokio::test]
+async fn serves_stale_through_transient_errors_until_max_stale() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    fetch.fail_next(ErrorKind::Throttled, 1_000);
+    clock.advance(Duration::from_secs(301));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    assert_eq!(fetch.calls(), 2);
+    // Backing off: stale answers without upstream calls.
+    for _ in 0..50 {
+        assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    }
+    assert_eq!(fetch.calls(), 2);
+    // Each retry doubles the wait up to 60 s (jittered down to no less than
+    // 30 s): over 10 minutes of reads, at most ~7 ramp-up calls plus one per
+    // 30 s, instead of 600.
+    for _ in 0..600 {
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    }
+    let calls = fetch.calls();
+    assert!(calls <= 27, "backoff bounds upstream calls: {calls}");
+    // Past max_stale (TTL + 900 s): the error, fast.
+    clock.advance(Duration::from_secs(400));
+    let err = cache.get(&k).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Throttled);
+    assert!(cache.metrics().stale >= 600);
+}
+
+#[tokio::test]
+async fn recovers_after_transient_errors() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    fetch.fail_next(ErrorKind::Unavailable, 1);
+    clock.advance(Duration::from_secs(301));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    fetch.set("k", "v2");
+    clock.advance(Duration::from_secs(2)); // past the first backoff (<= 1 s)
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+}
+
+#[tokio::test]
+async fn no_stale_after_a_non_transient_error() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    fetch.remove("k");
+    clock.advance(Duration::from_secs(301));
+    assert_eq!(cache.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(!cache.contains(&k));
+    assert_eq!(cache.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(fetch.calls(), 2, "the not-found answer is remembered");
+}
+
+#[tokio::test]
+async fn access_denied_on_refresh_drops_the_value() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    fetch.fail_next(ErrorKind::AccessDenied, 1);
+    clock.advance(Duration::from_secs(301));
+    assert_eq!(
+        cache.get(&k).await.unwrap_err().kind(),
+        ErrorKind::AccessDenied
+    );
+    assert_eq!(cache.metrics().stale, 0);
+}
+
+#[tokio::test]
+async fn not_found_is_cached_briefly() {
+    let (cache, fetch, clock) = cache();
+    let k = Key::secret("typo");
+    for _ in 0..10 {
+        assert_eq!(cache.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
+    }
+    assert_eq!(fetch.calls(), 1);
+    fetch.set("typo", "now it exists");
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "now it exists");
+    assert_eq!(fetch.calls(), 2);
+}
+
+#[tokio::test]
+async fn lru_evicts_least_recently_read() {
+    let (cache, fetch, _clock) = cache_with(CacheConfig {
+        max_entries: 3,
+        ..CacheConfig::default()
+    });
+    for id in ["a", "b", "c", "d"] {
+        fetch.set(id, id);
+    }
+    for id in ["a", "b", "c"] {
+        cache.get(&Key::secret(id)).await.unwrap();
+    }
+    cache.get(&Key::secret("a")).await.unwrap(); // a read is a use
+    cache.get(&Key::secret("d")).await.unwrap();
+    assert!(cache.contains(&Key::secret("a")));
+    assert!(
+        !cache.contains(&Key::secret("b")),
+        "b was least recently used"
+    );
+    assert!(cache.contains(&Key::secret("c")));
+    assert!(cache.contains(&Key::secret("d")));
+    let m = cache.metrics();
+    assert_eq!((m.entries, m.evictions), (3, 1));
+}
+
+#[tokio::test]
+async fn byte_bound_evicts_and_values_are_dropped() {
+    let big = "x".repeat(4096);
+    let (cache, fetch, _clock) = cache_with(CacheConfig {
+        max_bytes: 3 * 4096 * 2 + 3000,
+        ..CacheConfig::default()
+    });
+    for i in 0..10 {
+        fetch.set(&format!("k{i}"), &big);
+    }
+    let first = cache.get(&Key::secret("k0")).await.unwrap();
+    let weak = Arc::downgrade(&first);
+    drop(first);
+    for i in 1..10 {
+        cache.get(&Key::secret(format!("k{i}"))).await.unwrap();
+    }
+    let m = cache.metrics();
+    assert!(m.bytes as usize <= cache.config().max_bytes, "{m:?}");
+    assert!(m.entries < 10 && m.evictions > 0, "{m:?}");
+    assert!(!cache.contains(&Key::secret("k0")));
+    // The evicted value is gone (its zeroizing buffer ran its drop).
+    assert!(weak.upgrade().is_none());
+}
+
+#[tokio::test]
+async fn ttl_zero_disables_caching() {
+    let (cache, fetch, _clock) = cache_with(CacheConfig {
+        secret_ttl: Duration::ZERO,
+        ..CacheConfig::default()
+    });
+    fetch.set("k", "v");
+    for _ in 0..5 {
+        cache.get(&Key::secret("k")).await.unwrap();
+    }
+    assert_eq!(fetch.calls(), 5);
+    assert_eq!(cache.metrics().entries, 0);
+}
+
+#[tokio::test]
+async fn refresh_now_bypasses_and_refills() {
+    let (cache, fetch, _clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    fetch.set("k", "v2");
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    assert_eq!(text(&cache.refresh_now(&k).await.unwrap()), "v2");
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+    assert_eq!(fetch.calls(), 2);
+}
+
+#[tokio::test]
+async fn prefetch_reports_what_failed() {
+    let (cache, fetch, _clock) = cache();
+    let ids: Vec<String> = (0..25).map(|i| format!("s{i}")).collect();
+    for id in ids.iter().filter(|id| *id != "s3" && *id != "s21") {
+        fetch.set(id, "v");
+    }
+    let report = cache.prefetch(&ids).await;
+    assert_eq!(report.loaded.len(), 23);
+    let mut failed: Vec<_> = report.failed.iter().map(|(id, _)| id.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed, ["s21", "s3"]);
+    assert!(report
+        .failed
+        .iter()
+        .all(|(_, e)| e.kind() == ErrorKind::NotFound));
+    assert_eq!(
+        fetch.batch_calls.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    let calls_before = fetch.calls();
+    cache.get(&Key::secret("s7")).await.unwrap();
+    assert_eq!(fetch.calls(), calls_before, "prefetched values are hits");
+}
+
+#[tokio::test]
+async fn refresh_due_refreshes_only_entries_near_expiry() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("old", "v1");
+    fetch.set("new", "v1");
+    cache.get(&Key::secret("old")).await.unwrap();
+    clock.advance(Duration::from_secs(250));
+    cache.get(&Key::secret("new")).await.unwrap();
+    // "old" is in its refresh window but the hit above already refreshed
+    // nothing for it; refresh_due picks it up, not "new".
+    let before = fetch.calls();
+    fetch.set("old", "v2");
+    let started = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!(started, 1);
+    assert_eq!(fetch.calls(), before + 1);
+    assert_eq!(text(&cache.get(&Key::secret("old")).await.unwrap()), "v2");
+}
+
+#[tokio::test]
+async fn close_wipes_and_refuses() {
+    let (cache, fetch, _clock) = cache();
+    fetch.set("k", "v");
+    let v = cache.get(&Key::secret("k")).await.unwrap();
+    let weak = Arc::downgrade(&v);
+    drop(v);
+    cache.close();
+    assert!(weak.upgrade().is_none(), "the value was dropped, so wiped");
+    assert_eq!(cache.metrics().entries, 0);
+    assert_eq!(
+        cache.get(&Key::secret("k")).await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+}

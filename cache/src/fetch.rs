@@ -1,0 +1,31 @@
+//! The one seam between the cache and the services.
+//!
+//! The extension plugs in the AWS SDK ([`crate::aws`], feature `aws-sdk`);
+//! the edge function plugs in a lean SigV4 client; unit tests plug in a
+//! scripted double. The cache never knows which.
+
+use std::future::Future;
+
+use crate::{Error, ErrorKind, Key, Record};
+
+/// The per-id outcome of a batch read.
+pub type BatchItem = (String, Result<Record, Error>);
+
+/// Reads one value from upstream.
+pub trait Fetch: Send + Sync + 'static {
+    /// Read `key` from its service. Implementations classify every failure
+    /// into an [`ErrorKind`] and never put a secret value into an error.
+    fn fetch(&self, key: &Key) -> impl Future<Output = Result<Record, Error>> + Send;
+
+    /// Read the current versions of up to 20 secrets in one call
+    /// (`BatchGetSecretValue`). Returns an outcome per requested id it could
+    /// attribute; ids missing from the answer are read one by one by the
+    /// caller. The default says the fetcher has no batch call.
+    fn fetch_batch(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<BatchItem>, Error>> + Send {
+        let _ = ids;
+        async { Err(Error::new(ErrorKind::Unsupported, "no batch read")) }
+    }
+}

@@ -1,0 +1,62 @@
+//! Counters the cache keeps about itself. Relaxed atomics: they are
+//! statistics, read as a snapshot, never used to make decisions.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+
+#[derive(Default, Debug)]
+pub(crate) struct Counters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub stale: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub upstream_calls: AtomicU64,
+    pub upstream_errors: AtomicU64,
+    pub evictions: AtomicU64,
+}
+
+impl Counters {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
+/// A point-in-time copy of the counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    /// Reads answered from a fresh cached value.
+    pub hits: u64,
+    /// Reads that had to wait for upstream (cold, expired, or `refresh_now`).
+    pub misses: u64,
+    /// Reads answered with a stale value because upstream was failing.
+    pub stale: u64,
+    /// Background refreshes started (refresh-ahead, INVOKE-time, backoff retries).
+    pub refreshes: u64,
+    /// Calls made to the service (a batch call counts once).
+    pub upstream_calls: u64,
+    /// Calls that failed.
+    pub upstream_errors: u64,
+    /// Values dropped to stay within the entry or byte bound.
+    pub evictions: u64,
+    /// Entries held now.
+    pub entries: u64,
+    /// Bytes held now (values, bodies and keys).
+    pub bytes: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self, entries: usize, bytes: usize) -> Metrics {
+        Metrics {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            stale: self.stale.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
+            upstream_calls: self.upstream_calls.load(Relaxed),
+            upstream_errors: self.upstream_errors.load(Relaxed),
+            evictions: self.evictions.load(Relaxed),
+            entries: entries as u64,
+            bytes: bytes as u64,
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! What the services answer, and the form the cache keeps it in.
+//!
+//! A fetcher returns a typed [`Record`]. The cache turns it at once into a
+//! [`Cached`]: the exact JSON body of `GetSecretValue` / `GetParameter`,
+//! serialized once, held in a zeroizing buffer, plus the few non-secret
+//! fields the cache itself needs. A cache hit then costs no serialization
+//! and no copy ([`Cached::body`] shares the buffer), and only one copy of
+//! each value lives in memory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::key::Kind;
+use crate::{Error, ErrorKind};
+
+/// A secret's payload: `SecretString` or `SecretBinary`. Wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// A text secret (often a JSON object of key/value pairs).
+    String(Zeroizing<String>),
+    /// A binary secret (raw bytes; base64 on the wire).
+    Binary(Zeroizing<Vec<u8>>),
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::String(s) => write!(f, "String(<redacted {} bytes>)", s.len()),
+            Payload::Binary(b) => write!(f, "Binary(<redacted {} bytes>)", b.len()),
+        }
+    }
+}
+
+/// The data of a `GetSecretValue` answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecretValue {
+    /// Full ARN of the secret.
+    pub arn: String,
+    /// Friendly name of the secret.
+    pub name: String,
+    /// The version returned.
+    pub version_id: String,
+    /// The value.
+    pub payload: Payload,
+    /// Staging labels attached to this version.
+    pub version_stages: Vec<String>,
+    /// Creation time of this version, epoch seconds (millisecond precision).
+    pub created_date: Option<f64>,
+}
+
+/// The data of a `GetParameter` answer.
+#[derive(Clone, PartialEq)]
+pub struct Parameter {
+    /// Full ARN of the parameter.
+    pub arn: String,
+    /// Name, as stored.
+    pub name: String,
+    /// `String`, `StringList` or `SecureString`.
+    pub r#type: String,
+    /// The value (decrypted if asked and allowed). Wiped on drop.
+    pub value: Zeroizing<String>,
+    /// Version number.
+    pub version: i64,
+    /// The selector the caller used (`:3`, `:label`), if any.
+    pub selector: Option<String>,
+    /// Set for parameters that reference Secrets Manager.
+    pub source_result: Option<String>,
+    /// Last change, epoch seconds.
+    pub last_modified_date: Option<f64>,
+    /// `text`, `aws:ec2:image`...
+    pub data_type: Option<String>,
+}
+
+impl fmt::Debug for Parameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parameter")
+            .field("arn", &self.arn)
+            .field("name", &self.name)
+            .field("type", &self.r#type)
+            .field(
+                "value",
+                &format_args!("<redacted {} bytes>", self.value.len()),
+            )
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One upstream answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// From Secrets Manager.
+    Secret(SecretValue),
+    /// From Parameter Store.
+    Parameter(Parameter),
+}
+
+// ---- wire shapes (AWS JSON 1.1, as the services and the official extension answer) ----
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretWire<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+    name: &'a str,
+    version_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "base64_opt")]
+    secret_binary: Option<&'a [u8]>,
+    version_stages: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_date: Option<f64>,
+}
+
+fn base64_opt<S: Serializer>(v: &Option<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        // The encoded form is as secret as the value: build it in a wiped buffer.
+        Some(b) => {
+            let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(b));
+            s.serialize_str(&encoded)
+        }
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize)]
+struct ParameterEnvelope<'a> {
+    #[serde(rename = "Parameter")]
+    parameter: ParameterWire<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ParameterWire<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified_date: Option<f64>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_result: Option<&'a str>,
+    r#type: &'a str,
+    value: &'a str,
+    version: i64,
+}
+
+/// Non-secret facts about a cached value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Which service it came from.
+    pub kind: Kind,
+    /// Full ARN.
+    pub arn: String,
+    /// Name.
+    pub name: String,
+    /// Version id (secrets) or version number (parameters), as text.
+    pub version: String,
+}
+
+/// A cached value: its metadata and its JSON body, serialized once.
+///
+/// The body buffer is zeroized when the last reference to it goes, whether
+/// that is the cache (eviction, replacement, shutdown) or an HTTP response
+/// still being written.
+pub struct Cached {
+    meta: Meta,
+    json: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for Cached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cached")
+            .field("meta", &self.meta)
+            .field(
+                "json",
+                &format_args!("<redacted {} bytes>", self.json.len()),
+            )
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretFields {
+    secret_string: Option<Zeroizing<String>>,
+    secret_binary: Option<Zeroizing<String>>,
+}
+
+#[derive(Deserialize)]
+struct ParameterFields {
+    #[serde(rename = "Parameter")]
+    parameter: ParameterValue,
+}
+
+#[derive(Deserialize)]
+struct ParameterValue {
+    #[serde(rename = "Value")]
+    value: Zeroizing<String>,
+}
+
+impl Cached {
+    /// Serialize `record` into its wire body. The record (and its plain
+    /// value) is dropped, and so wiped, on return.
+    pub fn from_record(record: Record) -> Self {
+        // Size the buffer up front so serde_json never reallocates, which
+        // would leave an unwiped copy of the value in freed memory.
+        let (meta, json) = match &record {
+            Record::Secret(s) => {
+                let (secret_string, secret_binary, value_len) = match &s.payload {
+                    Payload::String(v) => (Some(v.as_str()), None, v.len()),
+                    Payload::Binary(b) => (None, Some(b.as_slice()), b.len().div_ceil(3) * 4),
+                };
+                let wire = SecretWire {
+                    arn: &s.arn,
+                    name: &s.name,
+                    version_id: &s.version_id,
+                    secret_string,
+                    secret_binary,
+                    version_stages: &s.version_stages,
+                    created_date: s.created_date,
+                };
+                let cap = 2 * value_len + s.arn.len() + s.name.len() + 256;
+                (
+                    Meta {
+                        kind: Kind::Secret,
+                        arn: s.arn.clone(),
+                        name: s.name.clone(),
+                        version: s.version_id.clone(),
+                    },
+                    to_json(&wire, cap),
+                )
+            }
+            Record::Parameter(p) => {
+                let wire = ParameterEnvelope {
+                    parameter: ParameterWire {
+                        arn: &p.arn,
+                        data_type: p.data_type.as_deref(),
+                        last_modified_date: p.last_modified_date,
+                        name: &p.name,
+                        selector: p.selector.as_deref(),
+                        source_result: p.source_result.as_deref(),
+                        r#type: &p.r#type,
+                        value: &p.value,
+                        version: p.version,
+                    },
+                };
+                let cap = 2 * p.value.len() + p.arn.len() + p.name.len() + 256;
+                (
+                    Meta {
+                        kind: Kind::Parameter,
+                        arn: p.arn.clone(),
+                        name: p.name.clone(),
+                        version: p.version.to_string(),
+                    },
+                    to_json(&wire, cap),
+                )
+            }
+        };
+        Cached { meta, json }
+    }
+
+    /// Non-secret facts: kind, ARN, name, version.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The wire body, as the service would have answered.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The wire body as [`Bytes`] sharing this value's buffer (no copy).
+    pub fn body(self: &Arc<Self>) -> Bytes {
+        Bytes::from_owner(Body(Arc::clone(self)))
+    }
+
+    /// Bytes this entry holds, for the cache's byte bound.
+    pub fn size(&self) -> usize {
+        self.json.len() + self.meta.arn.len() + self.meta.name.len() + self.meta.version.len()
+    }
+
+    /// The value as text: `SecretString`, or `SecretBinary` decoded if it
+    /// is UTF-8, or the parameter's `Value`.
+    pub fn text(&self) -> Result<Zeroizing<String>, Error> {
+        match self.meta.kind {
+            Kind::Secret => {
+                let f: SecretFields = parse(&self.json)?;
+                match (f.secret_string, f.secret_binary) {
+                    (Some(s), _) => Ok(s),
+                    (None, Some(b64)) => {
+                        let bytes = Zeroizing::new(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(b64.as_bytes())
+                                .map_err(|_| invalid("SecretBinary is not valid base64"))?,
+                        );
+                        let text = std::str::from_utf8(&bytes)
+                            .map_err(|_| invalid("the binary secret is not UTF-8 text"))?;
+                        Ok(Zeroizing::new(text.to_owned()))
+                    }
+                    (None, None) => Err(invalid("the secret has no value")),
+                }
+            }
+            Kind::Parameter => Ok(parse::<ParameterFields>(&self.json)?.parameter.value),
+        }
+    }
+
+    /// One field of a secret whose value is a JSON object, as JSON text
+    /// (a string field comes back quoted, as in the object).
+    pub fn field_json(&self, field: &str) -> Result<Zeroizing<String>, Error> {
+        let text = self.text()?;
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).map_err(|_| invalid("the value is not a JSON object"))?;
+        let value = object.get(field).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("the value has no key {field:?}"),
+            )
+        })?;
+        let out = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
+        // The parsed map holds copies of every field; wipe its strings.
+        wipe_map(object);
+        Ok(out)
+    }
+
+    /// One field of a JSON-object value, as a plain string (string fields
+    /// unquoted, other JSON values as their JSON text).
+    pub fn field(&self, field: &str) -> Result<Zeroizing<String>, Error> {
+        let json = self.field_json(field)?;
+        match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(serde_json::Value::String(mut s)) => {
+                let out = Zeroizing::new(std::mem::take(&mut s));
+                Ok(out)
+            }
+            _ => Ok(json),
+        }
+    }
+}
+
+fn wipe_map(map: serde_json::Map<String, serde_json::Value>) {
+    use zeroize::Zeroize;
+    fn wipe(v: serde_json::Value) {
+        match v {
+            serde_json::Value::String(mut s) => s.zeroize(),
+            serde_json::Value::Array(a) => a.into_iter().for_each(wipe),
+            serde_json::Value::Object(o) => wipe_map(o),
+            _ => {}
+        }
+    }
+    for (_, v) in map {
+        wipe(v);
+    }
+}
+
+fn invalid(msg: &str) -> Error {
+    Error::new(ErrorKind::InvalidRequest, msg.to_owned())
+}
+
+fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(json)
+        .map_err(|_| Error::new(ErrorKind::Other, "cached body is malformed"))
+}
+
+fn to_json<T: Serialize>(value: &T, capacity: usize) -> Zeroizing<Vec<u8>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
+    // Serializing plain structs of strings and numbers cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, value);
+    buf
+}
+
+/// Owner handed to `Bytes::from_owner`: keeps the value alive while a
+/// response is written, and lets the zeroizing drop run after it.
+struct Body(Arc<Cached>);
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(payload: Payload) -> Record {
+        Record::Secret(SecretValue {
+            arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/key-AbCdEf".into(),
+            name: "app/key".into(),
+            version_id: "v1".into(),
+            payload,
+            version_stages: vec!["AWSCURRENT".into()],
+            created_date: Some(1_700_000_000.5),
+        })
+    }
+
+    #[test]
+    fn secret_string_wire_shape() {
+        let c = Cached::from_record(secret(Payload::String(Zeroizing::new(
+            r#"{"apikey":"s3cr3t","n":1}"#.into(),
+        ))));
+        let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
+        assert_eq!(v["Name"], "app/key");
+        assert_eq!(v["VersionId"], "v1");
+        assert_eq!(v["VersionStages"][0], "AWSCURRENT");
+        assert_eq!(v["CreatedDate"], 1_700_000_000.5);
+        assert!(v.get("SecretBinary").is_none());
+        assert_eq!(&*c.field("apikey").unwrap(), "s3cr3t");
+        assert_eq!(&*c.field_json("apikey").unwrap(), "\"s3cr3t\"");
+        assert_eq!(&*c.field("n").unwrap(), "1");
+        assert_eq!(c.field("missing").unwrap_err().kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn binary_secret_is_base64() {
+        let c = Cached::from_record(secret(Payload::Binary(Zeroizing::new(b"hi\xff".to_vec()))));
+        let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
+        assert_eq!(v["SecretBinary"], "aGn/");
+        assert!(v.get("SecretString").is_none());
+        assert_eq!(c.text().unwrap_err().kind(), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn debug_never_prints_values() {
+        let r = secret(Payload::String(Zeroizing::new("hunter2".into())));
+        assert!(!format!("{r:?}").contains("hunter2"));
+        let c = Arc::new(Cached::from_record(r));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let body = c.body();
+        assert!(std::str::from_utf8(&body).unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn parameter_wire_shape() {
+        let c = Cached::from_record(Record::Parameter(Parameter {
+            arn: "arn:aws:ssm:us-east-1:1:parameter/a".into(),
+            name: "/a".into(),
+            r#type: "SecureString".into(),
+            value: Zeroizing::new("pw".into()),
+            version: 2,
+            selector: Some(":2".into()),
+            source_result: None,
+            last_modified_date: Some(1.0),
+            data_type: Some("text".into()),
+        }));
+        let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
+        assert_eq!(v["Parameter"]["Value"], "pw");
+        assert_eq!(v["Parameter"]["Version"], 2);
+        assert_eq!(v["Parameter"]["Selector"], ":2");
+        assert_eq!(&*c.text().unwrap(), "pw");
+        assert!(!format!("{c:?}").contains("pw\""));
+    }
+}
