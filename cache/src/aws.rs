@@ -37,19 +37,32 @@ pub struct AwsFetcher {
 
 impl AwsFetcher {
     /// Load region, credentials and endpoints the standard way (environment,
-    /// including `AWS_ENDPOINT_URL*`) and build both clients over one
-    /// rustls/ring HTTPS client.
-    pub async fn from_env(timeouts: Timeouts) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
+    /// including `AWS_ENDPOINT_URL*`, then the rest of the default chain).
+    /// `max_idle` bounds the idle pooled connections per endpoint.
+    pub async fn from_env(timeouts: Timeouts, max_idle: usize) -> Self {
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(Self::http_client(max_idle));
+        Self::from_loader(loader, timeouts).await
+    }
+
+    /// Load `loader` and build both clients from it. The loader should carry
+    /// [`AwsFetcher::http_client`]; tests pass one with an endpoint and
+    /// static credentials.
+    pub async fn from_loader(loader: aws_config::ConfigLoader, timeouts: Timeouts) -> Self {
+        let shared = loader.load().await;
+        Self::from_sdk_config(&shared, timeouts)
+    }
+
+    /// The one HTTPS client (hyper 1, rustls with ring) both services share.
+    /// The SDK crates are built without their default client, which would
+    /// bring a second crypto library (aws-lc) into the binary.
+    pub fn http_client(max_idle: usize) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        aws_smithy_http_client::Builder::new()
+            .pool_max_idle_per_host(max_idle)
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::Ring,
             ))
-            .build_https();
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
-        Self::from_sdk_config(&shared, timeouts)
+            .build_https()
     }
 
     /// Build both clients from an already loaded SDK configuration.

@@ -1,0 +1,104 @@
+//! The HTTP API: answers a routed request from the cache.
+//!
+//! A hit is the cached value's wire body handed to hyper without a copy
+//! ([`sidekey_cache::Cached::body`]): serialized once when fetched, not per
+//! request.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use sidekey_cache::{Fetch, SecretCache};
+use zeroize::Zeroizing;
+
+use crate::config::Token;
+use crate::error::json_response;
+use crate::request::{self, Read, Route};
+use crate::ApiError;
+
+/// The API's state: the cache and the token callers must present.
+pub struct Api<F: Fetch> {
+    cache: SecretCache<F>,
+    token: Token,
+}
+
+impl<F: Fetch> Api<F> {
+    /// An API over `cache`, guarded by `token`.
+    pub fn new(cache: SecretCache<F>, token: Token) -> Self {
+        Self { cache, token }
+    }
+
+    /// The cache behind the API.
+    pub fn cache(&self) -> &SecretCache<F> {
+        &self.cache
+    }
+
+    /// Answer one request. Never fails: errors become their JSON response.
+    pub async fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let routed = request::route(req.method(), req.uri(), req.headers(), &self.token);
+        let (id, result) = match routed {
+            Ok(Route::Read(read)) => {
+                let id = read.key.to_string();
+                (Some(id), self.read(read).await)
+            }
+            Ok(Route::Ping) => (None, Ok(ping())),
+            Ok(Route::Metrics) => (None, Ok(self.metrics())),
+            Err(e) => (None, Err(e)),
+        };
+        let response = result.unwrap_or_else(ApiError::into_response);
+        tracing::debug!(
+            status = response.status().as_u16(),
+            path = req.uri().path(),
+            key = id.as_deref().unwrap_or("-"),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    async fn read(&self, read: Read) -> Result<Response<Full<Bytes>>, ApiError> {
+        let value = if read.refresh_now {
+            self.cache.refresh_now(&read.key).await?
+        } else {
+            self.cache.get(&read.key).await?
+        };
+        let body = match read.field {
+            None => value.body(),
+            Some(field) => {
+                let json = value.field_json(&field)?;
+                let name = serde_json::to_string(&field).unwrap_or_default();
+                let mut out = Zeroizing::new(Vec::with_capacity(json.len() + name.len() + 20));
+                out.extend_from_slice(b"{\"key\":");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b",\"value\":");
+                out.extend_from_slice(json.as_bytes());
+                out.push(b'}');
+                Bytes::from_owner(Wiped(out))
+            }
+        };
+        Ok(json_response(StatusCode::OK, body))
+    }
+
+    fn metrics(&self) -> Response<Full<Bytes>> {
+        let body = serde_json::to_vec(&self.cache.metrics()).unwrap_or_default();
+        json_response(StatusCode::OK, Bytes::from(body))
+    }
+}
+
+fn ping() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(b"healthy")));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+/// A response body wiped when hyper is done with it.
+struct Wiped(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for Wiped {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}

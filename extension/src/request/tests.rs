@@ -1,0 +1,188 @@
+use super::*;
+use http::HeaderValue;
+
+fn token() -> Token {
+    Token::new("t0k".into())
+}
+
+fn headers(token: Option<&str>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(t) = token {
+        h.insert(TOKEN_HEADER, HeaderValue::from_str(t).unwrap());
+    }
+    h
+}
+
+fn get(uri: &str) -> Result<Route, ApiError> {
+    route(
+        &Method::GET,
+        &uri.parse().unwrap(),
+        &headers(Some("t0k")),
+        &token(),
+    )
+}
+
+fn status(uri: &str) -> u16 {
+    get(uri).err().map_or(200, |e| e.status().as_u16())
+}
+
+fn read(uri: &str) -> Read {
+    match get(uri).unwrap() {
+        Route::Read(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn secretsmanager_get() {
+    let r = read("/secretsmanager/get?secretId=app%2Fapi%2Fkey&versionStage=AWSPREVIOUS&refreshNow=true&key=apikey");
+    assert_eq!(
+        r.key,
+        Key::Secret(SecretRequest {
+            id: "app/api/key".into(),
+            version_id: None,
+            version_stage: Some("AWSPREVIOUS".into()),
+        })
+    );
+    assert!(r.refresh_now);
+    assert_eq!(r.field.as_deref(), Some("apikey"));
+}
+
+#[test]
+fn plus_is_a_plus() {
+    let r = read("/secretsmanager/get?secretId=a+b%2Bc");
+    assert_eq!(r.key.id(), "a+b+c");
+}
+
+#[test]
+fn v1_path_is_decoded() {
+    let r = read("/v1/app%2Fapi%2Fkey?versionId=abc");
+    assert_eq!(r.key.id(), "app/api/key");
+    let r = read("/v1/plain/with/slashes");
+    assert_eq!(r.key.id(), "plain/with/slashes");
+}
+
+#[test]
+fn parameters_get() {
+    let r = read("/systemsmanager/parameters/get?name=%2Fapp%2Fdb&version=3&withDecryption=true");
+    assert_eq!(
+        r.key,
+        Key::Parameter(ParameterRequest {
+            name: "/app/db".into(),
+            version: Some(3),
+            label: None,
+            with_decryption: true,
+        })
+    );
+    assert!(!read("/systemsmanager/parameters/get?name=x").refresh_now);
+}
+
+#[test]
+fn ping_needs_no_token_but_the_rest_do() {
+    let none = headers(None);
+    let ping = route(&Method::GET, &"/ping".parse().unwrap(), &none, &token());
+    assert_eq!(ping.unwrap(), Route::Ping);
+    for uri in ["/metrics", "/secretsmanager/get?secretId=a", "/v1/a"] {
+        let e = route(&Method::GET, &uri.parse().unwrap(), &none, &token()).unwrap_err();
+        assert_eq!(e.status(), 401, "{uri}");
+        let e = route(
+            &Method::GET,
+            &uri.parse().unwrap(),
+            &headers(Some("nope")),
+            &token(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 403, "{uri}");
+        let e = route(
+            &Method::GET,
+            &uri.parse().unwrap(),
+            &headers(Some("")),
+            &token(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 403, "{uri}");
+    }
+}
+
+#[test]
+fn duplicated_token_headers_are_refused() {
+    let mut h = headers(Some("t0k"));
+    h.append(TOKEN_HEADER, HeaderValue::from_static("t0k"));
+    let e = route(&Method::GET, &"/v1/a".parse().unwrap(), &h, &token()).unwrap_err();
+    assert_eq!(e.status(), 403);
+}
+
+#[test]
+fn relayed_and_non_get_requests_are_refused() {
+    let mut h = headers(Some("t0k"));
+    h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+    let e = route(&Method::GET, &"/v1/a".parse().unwrap(), &h, &token()).unwrap_err();
+    assert_eq!(e.status(), 400);
+    for m in [Method::POST, Method::PUT, Method::DELETE, Method::HEAD] {
+        let e = route(
+            &m,
+            &"/v1/a".parse().unwrap(),
+            &headers(Some("t0k")),
+            &token(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 405);
+    }
+}
+
+#[test]
+fn bad_requests_name_the_problem() {
+    let cases = [
+        ("/secretsmanager/get", "secretId"),
+        ("/secretsmanager/get?secretId=", "secretId"),
+        (
+            "/secretsmanager/get?secretId=a&secretId=b",
+            "more than once",
+        ),
+        ("/secretsmanager/get?secretId=a&bogus=1", "bogus"),
+        ("/secretsmanager/get?secretId=a%zz", "percent-encoding"),
+        ("/secretsmanager/get?secretId=a%", "percent-encoding"),
+        ("/secretsmanager/get?secretId=a%00b", "control"),
+        ("/secretsmanager/get?secretId=%ff%fe", "UTF-8"),
+        (
+            "/secretsmanager/get?secretId=a&refreshNow=yes",
+            "refreshNow",
+        ),
+        ("/systemsmanager/parameters/get?name=a&version=0", "version"),
+        ("/systemsmanager/parameters/get?name=a&version=x", "version"),
+        (
+            "/systemsmanager/parameters/get?name=a&version=1&label=l",
+            "not both",
+        ),
+        ("/systemsmanager/parameters/get?name=a&key=k", "key"),
+        (
+            "/systemsmanager/parameters/get?name=a&withDecryption=1",
+            "withDecryption",
+        ),
+        ("/metrics?x=1", "no parameters"),
+        ("/v1/", "empty"),
+        ("/v1/%e2%82", "UTF-8"),
+    ];
+    for (uri, needle) in cases {
+        let e = get(uri).unwrap_err();
+        assert_eq!(e.status(), 400, "{uri}: {e}");
+        assert!(e.to_string().contains(needle), "{uri}: {e}");
+    }
+    let long = format!("/secretsmanager/get?secretId={}", "a".repeat(3000));
+    assert_eq!(status(&long), 400);
+    let huge = format!("/secretsmanager/get?secretId=a&key={}", "k".repeat(10_000));
+    assert_eq!(status(&huge), 400);
+}
+
+#[test]
+fn unknown_paths_are_404() {
+    for uri in [
+        "/",
+        "/secretsmanager",
+        "/secretsmanager/get/x",
+        "/v2/a",
+        "/pingx",
+    ] {
+        assert_eq!(status(uri), 404, "{uri}");
+    }
+}

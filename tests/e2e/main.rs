@@ -1,0 +1,3 @@
+//! sidekey's end-to-end suite: one binary, one module per component.
+
+mod cache_moto;
