@@ -11,3 +11,7 @@ The functions that use sidekey.
 pub mod source;
 
 pub use source::{Embedded, SecretSource, SourceError};
+#[cfg(feature = "weather")]
+pub mod weather;
+#[cfg(feature = "weather")]
+pub mod weather_client;
