@@ -15,3 +15,5 @@ pub use source::{Embedded, SecretSource, SourceError};
 pub mod weather;
 #[cfg(feature = "weather")]
 pub mod weather_client;
+#[cfg(feature = "edge")]
+pub mod edge;

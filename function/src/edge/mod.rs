@@ -1,0 +1,80 @@
+//! The Lambda@Edge viewer-request function (feature `edge`).
+//!
+//! Lambda@Edge runs no extensions and no custom runtimes, so this code ships
+//! as a Python extension module (crate `sidekey-edge`) that embeds the cache:
+//! one Secrets Manager read serves many invocations of an environment.
+//!
+//! # Layout
+//!
+//! * [`event`]: the CloudFront event and reply types.
+//! * [`handler`]: [`Handler`], generic over [`crate::SecretSource`] and
+//!   [`ApiCall`]; [`EdgeError`] and the one mapping to responses.
+//! * [`config`]: the bundled `config.json`, checked once ([`EdgeConfig`]).
+//! * [`sigv4`]: [`SigV4Fetcher`], the lean Secrets Manager fetcher, with
+//!   replica-then-primary reads.
+//! * [`client`]: the one hyper-util + rustls client and [`HttpApi`].
+//!
+//! [`build`] wires them the way the deployed function runs.
+
+pub mod client;
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod sigv4;
+
+pub use client::{http_client, ClientError, HttpApi, HttpClient};
+pub use config::{ConfigError, EdgeConfig, RawConfig};
+pub use event::{Reply, Request, Response, ViewerRequestEvent};
+pub use handler::{ApiCall, ApiError, EdgeError, Handler, API_BODY};
+pub use sigv4::{Credentials, FetcherError, SigV4Fetcher};
+
+use sidekey_cache::{CacheConfig, SecretCache};
+
+use crate::Embedded;
+
+/// The handler as deployed: the embedded cache over SigV4, the API over HTTP.
+pub type EdgeHandler = Handler<Embedded<SigV4Fetcher>, HttpApi>;
+
+/// Why the deployed handler could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The HTTP client.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The fetcher.
+    #[error(transparent)]
+    Fetcher(#[from] FetcherError),
+}
+
+/// Build the handler from the checked config, the environment's credentials
+/// and the function's own region (`AWS_REGION`, which picks the replica).
+/// One client serves Secrets Manager and the API.
+pub fn build(
+    config: &EdgeConfig,
+    credentials: Credentials,
+    own_region: Option<&str>,
+) -> Result<EdgeHandler, BuildError> {
+    let client = http_client(config.timeout)?;
+    let fetcher = SigV4Fetcher::new(
+        client.clone(),
+        credentials,
+        &config.read_regions(own_region),
+        config.secrets_manager_endpoint.as_ref(),
+        config.timeout,
+    )?;
+    let cache = SecretCache::new(
+        fetcher,
+        CacheConfig {
+            secret_ttl: config.ttl,
+            ..CacheConfig::default()
+        },
+    );
+    let api = HttpApi::new(client, config.api_url.clone(), config.timeout);
+    Ok(Handler::new(
+        Embedded::new(cache),
+        api,
+        config.secret_id.clone(),
+        config.field.clone(),
+    ))
+}
