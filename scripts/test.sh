@@ -12,5 +12,11 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test (unit + end-to-end against moto on loopback)"
+step "cargo build --bins (the end-to-end tests run the real binaries)"
+cargo build --workspace --bins
+
+step "cargo test (unit + end-to-end: moto, the Lambda simulator, loopback stand-ins)"
 cargo test --workspace
+
+step "packaging (layer zip, layer checks, cfn-lint)"
+scripts/check-packaging.sh

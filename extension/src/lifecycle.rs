@@ -109,12 +109,17 @@ pub async fn run(config: Config) -> Result<(), Error> {
     tracing::debug!("registered");
 
     let deadline_ms = tokio::select! {
-        result = registered.run() => {
-            // The loop only ends on an error from the Extensions API.
-            result.map_err(Error::Lambda)?;
-            None
-        }
+        biased;
         deadline = shutdown_rx.recv() => deadline,
+        result = registered.run() => match shutdown_rx.try_recv() {
+            // After SHUTDOWN, Lambda may tear the API down under the next
+            // poll: that error is the end of the loop, not a failure.
+            Ok(deadline) => Some(deadline),
+            Err(_) => {
+                result.map_err(Error::Lambda)?;
+                None
+            }
+        },
     };
     let drain = deadline_ms.map_or(MAX_DRAIN, drain_budget);
     let _ = stop_tx.send(Some(drain));

@@ -1,3 +1,5 @@
 //! sidekey's end-to-end suite: one binary, one module per component.
 
 mod cache_moto;
+mod edge;
+mod extension;

@@ -37,19 +37,31 @@ pub enum Fault {
 }
 
 #[derive(Debug)]
-struct State {
-    fault: Fault,
-    every: u64,
+struct Shared {
+    fault: Mutex<(Fault, u64)>,
     seen: AtomicU64,
     calls: Mutex<HashMap<String, u64>>,
     faults: AtomicU64,
     upstream: SocketAddr,
+    stubs: Mutex<HashMap<String, u16>>,
+    recorded: Mutex<Vec<Recorded>>,
+}
+
+/// A request the proxy answered itself from a stub.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The path.
+    pub path: String,
+    /// Headers, lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
 }
 
 /// A running proxy. Stops when dropped.
 pub struct Proxy {
     addr: SocketAddr,
-    state: Arc<Mutex<Arc<State>>>,
+    shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -58,37 +70,35 @@ impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        let state = Arc::new(Mutex::new(Arc::new(State {
-            fault: Fault::None,
-            every: 1,
+        let shared = Arc::new(Shared {
+            fault: Mutex::new((Fault::None, 1)),
             seen: AtomicU64::new(0),
             calls: Mutex::new(HashMap::new()),
             faults: AtomicU64::new(0),
             upstream,
-        })));
+            stubs: Mutex::new(HashMap::new()),
+            recorded: Mutex::new(Vec::new()),
+        });
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
-        let shared = Arc::clone(&state);
+        let state = Arc::clone(&shared);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let state = Arc::clone(&shared);
+                let state = Arc::clone(&state);
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let state = Arc::clone(&state.lock().unwrap());
-                        let client = client.clone();
-                        async move { handle(state, client, req).await }
-                    });
+                    let svc =
+                        service_fn(move |req| handle(Arc::clone(&state), client.clone(), req));
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
             }
         });
-        Proxy { addr, state, task }
+        Proxy { addr, shared, task }
     }
 
     /// `http://127.0.0.1:PORT`
@@ -96,18 +106,15 @@ impl Proxy {
         format!("http://{}", self.addr)
     }
 
+    /// `127.0.0.1:PORT`, as `AWS_LAMBDA_RUNTIME_API` wants it.
+    pub fn host_port(&self) -> String {
+        self.addr.to_string()
+    }
+
     /// Apply `fault` to every `every`-th request from now on (1: all).
     pub fn set_fault(&self, fault: Fault, every: u64) {
-        let mut guard = self.state.lock().unwrap();
-        let old = Arc::clone(&guard);
-        *guard = Arc::new(State {
-            fault,
-            every: every.max(1),
-            seen: AtomicU64::new(0),
-            calls: Mutex::new(old.calls.lock().unwrap().clone()),
-            faults: AtomicU64::new(old.faults.load(Ordering::SeqCst)),
-            upstream: old.upstream,
-        });
+        *self.shared.fault.lock().unwrap() = (fault, every.max(1));
+        self.shared.seen.store(0, Ordering::SeqCst);
     }
 
     /// Forward everything again.
@@ -115,22 +122,35 @@ impl Proxy {
         self.set_fault(Fault::None, 1);
     }
 
+    /// Answer requests to `path` with `status` and record them, instead of
+    /// forwarding (for endpoints the upstream emulator lacks).
+    pub fn stub(&self, path: &str, status: u16) {
+        self.shared
+            .stubs
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), status);
+    }
+
+    /// Requests answered by stubs so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.shared.recorded.lock().unwrap().clone()
+    }
+
     /// Requests seen for one operation (e.g. `GetSecretValue`), faulted or not.
     pub fn calls(&self, operation: &str) -> u64 {
-        let state = Arc::clone(&self.state.lock().unwrap());
-        let calls = state.calls.lock().unwrap();
+        let calls = self.shared.calls.lock().unwrap();
         calls.get(operation).copied().unwrap_or(0)
     }
 
     /// Requests answered with a fault so far.
     pub fn faults(&self) -> u64 {
-        self.state.lock().unwrap().faults.load(Ordering::SeqCst)
+        self.shared.faults.load(Ordering::SeqCst)
     }
 
     /// Forget the counts.
     pub fn reset_counts(&self) {
-        let state = Arc::clone(&self.state.lock().unwrap());
-        state.calls.lock().unwrap().clear();
+        self.shared.calls.lock().unwrap().clear();
     }
 }
 
@@ -141,10 +161,32 @@ impl Drop for Proxy {
 }
 
 async fn handle(
-    state: Arc<State>,
+    state: Arc<Shared>,
     client: Client<HttpConnector, Full<Bytes>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let stub = state.stubs.lock().unwrap().get(req.uri().path()).copied();
+    if let Some(status) = stub {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        state.recorded.lock().unwrap().push(Recorded {
+            path: parts.uri.path().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body,
+        });
+        return Ok(Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap_or_default());
+    }
     let op = req
         .headers()
         .get("x-amz-target")
@@ -154,8 +196,9 @@ async fn handle(
         .to_owned();
     *state.calls.lock().unwrap().entry(op).or_default() += 1;
     let n = state.seen.fetch_add(1, Ordering::SeqCst) + 1;
-    let fault = if n.is_multiple_of(state.every) {
-        state.fault
+    let (fault, every) = *state.fault.lock().unwrap();
+    let fault = if n.is_multiple_of(every) {
+        fault
     } else {
         Fault::None
     };

@@ -1,0 +1,283 @@
+//! A Lambda execution environment on loopback: the `lambda-simulator`
+//! crate's Runtime and Extensions APIs driving the real `sidekey` binary and,
+//! optionally, a real function binary as the runtime.
+//!
+//! The harness spawns the processes itself (with the simulator's Lambda
+//! environment variables) so it can capture their output into log files,
+//! which the hygiene tests scan for secret values; it registers their pids
+//! with the simulator for freeze/thaw.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use lambda_simulator::{FreezeMode, InvocationState, ShutdownReason, Simulator};
+use serde_json::Value;
+
+use crate::moto::free_port;
+use crate::proxy::Proxy;
+
+/// A workspace binary built next to this test binary (`target/debug/NAME`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh, or `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A child process whose stdout and stderr go to a log file.
+pub struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Spawn `path` with exactly `env` (plus PATH), output to `log`.
+    pub fn spawn(path: &Path, env: &[(String, String)], log: PathBuf) -> Process {
+        let out = File::create(&log).expect("create log");
+        let err = out.try_clone().expect("clone log");
+        let child = Command::new(path)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", path.display()));
+        Process { child, log }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kill it outright.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Wait up to `timeout` for it to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// How to set up the environment.
+#[derive(Default)]
+pub struct Options {
+    /// `AWS_ENDPOINT_URL` for the extension (moto or a proxy in front of it).
+    pub aws_endpoint: String,
+    /// Extra environment for the extension.
+    pub extension_env: Vec<(String, String)>,
+    /// A function binary to run as the runtime, with its extra environment.
+    pub runtime: Option<(PathBuf, Vec<(String, String)>)>,
+    /// Freeze the processes between invocations (SIGSTOP/SIGCONT).
+    pub freeze: bool,
+    /// Put a proxy between the extension and the simulator that answers and
+    /// records `/extension/init/error` (which the simulator lacks).
+    pub record_init_errors: bool,
+}
+
+/// The Extensions API path of init errors.
+pub const INIT_ERROR_PATH: &str = "/2020-01-01/extension/init/error";
+
+/// A running environment.
+pub struct Lambda {
+    /// The simulator.
+    pub sim: Simulator,
+    /// The sidekey extension.
+    pub extension: Process,
+    /// The function, if one was asked for.
+    pub runtime: Option<Process>,
+    /// The extension's HTTP port.
+    pub port: u16,
+    /// The session token callers present.
+    pub token: String,
+    /// The recording proxy in front of the simulator, if asked for.
+    pub front: Option<Proxy>,
+    _dir: LogDir,
+}
+
+/// What a SHUTDOWN did.
+#[derive(Debug)]
+pub struct Shutdown {
+    /// From the SHUTDOWN broadcast to the extension's exit.
+    pub elapsed: Duration,
+    /// The extension's exit status, if it exited within 5 s.
+    pub status: Option<ExitStatus>,
+    /// The extension's output.
+    pub logs: String,
+}
+
+impl Lambda {
+    /// Start the simulator, the extension (waiting for it to register, or to
+    /// exit), and the runtime if any.
+    pub async fn start(options: Options) -> Lambda {
+        let mut builder = Simulator::builder()
+            .function_name("sidekey-test")
+            .shutdown_timeout(Duration::from_secs(2))
+            .extension_ready_timeout(Duration::from_secs(5));
+        if options.freeze {
+            builder = builder.freeze_mode(FreezeMode::Process);
+        }
+        let sim = builder.build().await.expect("simulator");
+        let port = free_port();
+        let token = format!("session-token-{port}");
+        let dir = std::env::temp_dir().join(format!("sidekey-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("log dir");
+
+        let mut env: Vec<(String, String)> = sim.lambda_env_vars().into_iter().collect();
+        let front = match options.record_init_errors {
+            true => {
+                let front = Proxy::start(sim.addr()).await;
+                front.stub(INIT_ERROR_PATH, 202);
+                Some(front)
+            }
+            false => None,
+        };
+        let common = [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ];
+        env.extend(common.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.push(("AWS_SESSION_TOKEN".into(), token.clone()));
+        env.push((
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT".into(),
+            port.to_string(),
+        ));
+        env.push(("AWS_ENDPOINT_URL".into(), options.aws_endpoint.clone()));
+        env.push((
+            "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL".into(),
+            "debug".into(),
+        ));
+        let mut ext_env = env.clone();
+        if let Some(front) = &front {
+            ext_env.retain(|(k, _)| k != "AWS_LAMBDA_RUNTIME_API");
+            ext_env.push(("AWS_LAMBDA_RUNTIME_API".into(), front.host_port()));
+        }
+        ext_env.extend(options.extension_env.iter().cloned());
+        let mut extension = Process::spawn(&bin("sidekey"), &ext_env, dir.join("sidekey.log"));
+        if options.freeze {
+            sim.register_freeze_pid(extension.pid());
+        }
+        let registered = sim
+            .wait_for(
+                || async { sim.extension_count().await >= 1 },
+                Duration::from_secs(10),
+            )
+            .await;
+        if registered.is_err() && extension.wait_timeout(Duration::from_millis(10)).is_none() {
+            panic!("sidekey did not register: {}", extension.logs());
+        }
+
+        let runtime = options.runtime.as_ref().map(|(path, extra)| {
+            let mut rt_env = env.clone();
+            rt_env.extend(extra.iter().cloned());
+            let p = Process::spawn(path, &rt_env, dir.join("runtime.log"));
+            if options.freeze {
+                sim.register_freeze_pid(p.pid());
+            }
+            p
+        });
+        Lambda {
+            sim,
+            extension,
+            runtime,
+            port,
+            token,
+            front,
+            _dir: LogDir(dir),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the extension.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Invoke the function with `payload` and wait for the outcome.
+    pub async fn invoke(&self, payload: Value) -> InvocationState {
+        let id = self.sim.enqueue_payload(payload).await;
+        self.sim
+            .wait_for_invocation_complete(&id, Duration::from_secs(20))
+            .await
+            .expect("invocation completes")
+    }
+
+    /// Everything the extension and the function printed so far.
+    pub fn logs(&self) -> String {
+        let mut all = self.extension.logs();
+        if let Some(rt) = &self.runtime {
+            all.push_str(&rt.logs());
+        }
+        all
+    }
+
+    /// Send SHUTDOWN and time the extension's exit.
+    pub async fn shutdown(self) -> Shutdown {
+        let Lambda {
+            sim,
+            mut extension,
+            runtime,
+            _dir,
+            ..
+        } = self;
+        let started = Instant::now();
+        let wait = tokio::task::spawn_blocking(move || {
+            let status = extension.wait_timeout(Duration::from_secs(5));
+            (status, started.elapsed(), extension)
+        });
+        sim.graceful_shutdown(ShutdownReason::Spindown).await;
+        let (status, elapsed, extension) = wait.await.expect("wait for exit");
+        let logs = extension.logs();
+        drop(runtime);
+        drop(extension);
+        Shutdown {
+            elapsed,
+            status,
+            logs,
+        }
+    }
+}
+
+/// The folder of the logs; removed when the environment goes.
+struct LogDir(PathBuf);
+
+impl Drop for LogDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
