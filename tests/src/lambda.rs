@@ -18,17 +18,24 @@ use serde_json::Value;
 use crate::moto::free_port;
 use crate::proxy::Proxy;
 
-/// A workspace binary built next to this test binary (`target/debug/NAME`).
+/// A workspace binary: in `SIDEKEY_BIN_DIR` if set (the benchmarks point it
+/// at `target/release`), else next to the running executable (`target/debug`
+/// for the demo) or one level up (`target/debug/deps` for test binaries).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh, or `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
+    let here = exe.parent().expect("exe dir").to_path_buf();
+    let candidates = std::env::var_os("SIDEKEY_BIN_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([here.clone()])
+        .chain(here.parent().map(Path::to_path_buf));
+    for dir in candidates {
+        let path = dir.join(name);
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("binary {name} not found near {}: run scripts/test.sh, or `cargo build --workspace --bins` first", here.display());
 }
 
 /// A child process whose stdout and stderr go to a log file.
@@ -102,6 +109,9 @@ pub struct Options {
     pub runtime: Option<(PathBuf, Vec<(String, String)>)>,
     /// Freeze the processes between invocations (SIGSTOP/SIGCONT).
     pub freeze: bool,
+    /// Use the caller's real AWS credentials and endpoints instead of an
+    /// emulator (the demo's `--real` mode); `aws_endpoint` is then ignored.
+    pub real_aws: bool,
     /// Put a proxy between the extension and the simulator that answers and
     /// records `/extension/init/error` (which the simulator lacks).
     pub record_init_errors: bool,
@@ -164,21 +174,39 @@ impl Lambda {
             }
             false => None,
         };
-        let common = [
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ];
-        env.extend(common.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        env.push(("AWS_SESSION_TOKEN".into(), token.clone()));
+        let token = if options.real_aws {
+            // In Lambda the caller token is the session token; with long-term
+            // keys there is none, so use the container token variable.
+            for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_") || k == "HOME") {
+                if k != "AWS_LAMBDA_RUNTIME_API" && k != "AWS_ENDPOINT_URL" {
+                    env.push((k, v));
+                }
+            }
+            match std::env::var("AWS_SESSION_TOKEN") {
+                Ok(t) => t,
+                Err(_) => {
+                    env.push(("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token.clone()));
+                    token
+                }
+            }
+        } else {
+            let emulated = [
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("AWS_CONFIG_FILE", "/dev/null"),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ];
+            env.extend(emulated.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            env.push(("AWS_SESSION_TOKEN".into(), token.clone()));
+            env.push(("AWS_ENDPOINT_URL".into(), options.aws_endpoint.clone()));
+            token
+        };
         env.push((
             "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT".into(),
             port.to_string(),
         ));
-        env.push(("AWS_ENDPOINT_URL".into(), options.aws_endpoint.clone()));
         env.push((
             "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL".into(),
             "debug".into(),
