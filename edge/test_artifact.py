@@ -7,9 +7,12 @@ python3 (standard library only) and calls handler(event, None) as the
 Python runtime would:
 
 * moto's server plays Secrets Manager, behind a counting proxy (this file);
-* a loopback HTTP server plays the external API and checks that the
+* a loopback HTTPS server plays the external API and checks that the
   Authorization header is exactly the stored key and the body is
-  {"source":"lambda-edge"}.
+  {"source":"lambda-edge"}. Its certificate comes from a throwaway CA made
+  with the openssl CLI and handed to the module through SSL_CERT_FILE, so
+  the shipped TLS stack and its system-CA-store lookup are exercised (plain
+  HTTP if openssl is missing, said so in the output).
 
 Checks: the request passes through unchanged, many invocations make one
 GetSecretValue in total, an API refusal becomes a 502 response, and the key
@@ -27,6 +30,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -177,7 +181,31 @@ def counting_proxy(upstream_port):
     return serve(Proxy), counts
 
 
-def api_stand_in():
+def make_tls(work):
+    """A throwaway CA and a leaf for IP 127.0.0.1; None without openssl."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        return None
+    d = os.path.join(work, "tls")
+    os.makedirs(d)
+
+    def run(*args):
+        subprocess.run([openssl, *args], cwd=d, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=sidekey test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    run("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "leaf.pem", "-days", "1", "-extfile", "ext.cnf")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(d, "leaf.pem"), os.path.join(d, "leaf.key"))
+    return ctx, os.path.join(d, "ca.pem")
+
+
+def api_stand_in(tls_context):
     """The external API: 2xx only for the exact key and the expected body."""
     state = {"status": 200, "calls": 0, "bad": []}
 
@@ -191,7 +219,11 @@ def api_stand_in():
                 state["bad"].append("wrong body")
             self.answer(state["status"] if not state["bad"] else 400, b'{"ok":true}', [("Content-Type", "application/json")])
 
-    return serve(Api), state
+    server = Server(("127.0.0.1", 0), Api)
+    if tls_context:
+        server.socket = tls_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, state
 
 
 def main():
@@ -201,7 +233,14 @@ def main():
     try:
         aws_call(moto_port, "secretsmanager.CreateSecret", {"Name": SECRET_ID, "SecretString": json.dumps({"apikey": KEY, "other": "x"})})
         proxy, counts = counting_proxy(moto_port)
-        api, api_state = api_stand_in()
+        tls = make_tls(work)
+        api, api_state = api_stand_in(tls[0] if tls else None)
+        scheme = "https" if tls else "http"
+        if tls:
+            # rustls-native-certs reads SSL_CERT_FILE instead of the system store.
+            os.environ["SSL_CERT_FILE"] = tls[1]
+        else:
+            print("openssl not found: the API stand-in speaks plain HTTP")
 
         with zipfile.ZipFile(zip_path) as z:
             names = sorted(z.namelist())
@@ -213,7 +252,7 @@ def main():
                 {
                     "secret_id": SECRET_ID,
                     "field": "apikey",
-                    "api_url": "http://127.0.0.1:%d/v1/edge" % api.server_address[1],
+                    "api_url": "%s://127.0.0.1:%d/v1/edge" % (scheme, api.server_address[1]),
                     "primary_region": "us-east-1",
                     "replica_regions": ["eu-west-1"],
                     "ttl_seconds": 300,
@@ -245,7 +284,7 @@ def main():
         assert counts.get("GetSecretValue") == 1, counts
         metrics = json.loads(sidekey_edge.metrics())
         assert metrics["upstream_calls"] == 1, metrics
-        print("pass-through: %d invocations, %d GetSecretValue, cache %s" % (INVOCATIONS, counts["GetSecretValue"], metrics))
+        print("pass-through over %s: %d invocations, %d GetSecretValue, cache %s" % (scheme, INVOCATIONS, counts["GetSecretValue"], metrics))
 
         api_state["status"] = 401
         out = handler.handler(copy.deepcopy(EVENT), None)
