@@ -11,9 +11,9 @@ The functions that use sidekey.
 pub mod source;
 
 pub use source::{Embedded, SecretSource, SourceError};
+#[cfg(feature = "edge")]
+pub mod edge;
 #[cfg(feature = "weather")]
 pub mod weather;
 #[cfg(feature = "weather")]
 pub mod weather_client;
-#[cfg(feature = "edge")]
-pub mod edge;
