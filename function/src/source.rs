@@ -68,7 +68,11 @@ impl<F: Fetch> Embedded<F> {
 }
 
 impl<F: Fetch> SecretSource for Embedded<F> {
-    async fn secret(&self, id: &str, field: Option<&str>) -> Result<Zeroizing<String>, SourceError> {
+    async fn secret(
+        &self,
+        id: &str,
+        field: Option<&str>,
+    ) -> Result<Zeroizing<String>, SourceError> {
         let value = self
             .cache
             .get(&Key::secret(id))
