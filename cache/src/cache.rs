@@ -191,6 +191,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             return Plan::Done(Err(closed()));
         }
         let mut stale = None;
+        let in_flight = state.flights.contains_key(key);
         if let Some(slot) = state.entries.get(key) {
             let in_backoff = slot.failure.as_ref().is_some_and(|f| now < f.retry_at);
             match (&slot.value, mode) {
@@ -204,7 +205,28 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     }
                     return Plan::Done(Ok(value));
                 }
-                (Some(value), Mode::Cached) if in_backoff && now < slot.stale_until => {
+                // Upstream is known to be failing: answer stale at once (never
+                // make readers wait on a service that is down), and retry in
+                // the background once the backoff allows.
+                (Some(value), Mode::Cached)
+                    if now < slot.stale_until
+                        && slot
+                            .failure
+                            .as_ref()
+                            .is_some_and(|f| f.error.is_transient()) =>
+                {
+                    let value = Arc::clone(value);
+                    Counters::inc(&inner.counters.stale);
+                    if !in_backoff && !state.flights.contains_key(key) {
+                        Counters::inc(&inner.counters.refreshes);
+                        self.start_flight(&mut state, key);
+                    }
+                    return Plan::Done(Ok(value));
+                }
+                // A refresh is already on its way (started ahead of expiry, or
+                // by another reader) and the value is within max-stale: answer
+                // it rather than queue behind a slow or retrying upstream call.
+                (Some(value), Mode::Cached) if now < slot.stale_until && in_flight => {
                     Counters::inc(&inner.counters.stale);
                     return Plan::Done(Ok(Arc::clone(value)));
                 }

@@ -6,43 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sidekey_tests::aws;
+use sidekey_tests::client::get;
 use sidekey_tests::lambda::{bin, Lambda, Options};
 use sidekey_tests::moto::Moto;
 use sidekey_tests::proxy::Proxy;
 use sidekey_tests::stub::Stub;
-
-struct Answer {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-}
-
-async fn get(url: &str, token: Option<&str>) -> Answer {
-    let client = reqwest::Client::new();
-    let mut req = client.get(url);
-    if let Some(t) = token {
-        req = req.header("X-Aws-Parameters-Secrets-Token", t);
-    }
-    let resp = req.send().await.expect("extension answers");
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    Answer {
-        status,
-        content_type,
-        body: resp.text().await.unwrap_or_default(),
-    }
-}
 
 async fn env(moto: &Moto, proxy: &Proxy, extra: &[(&str, &str)]) -> Lambda {
     let _ = moto;

@@ -4,3 +4,4 @@ mod cache_moto;
 mod demo;
 mod edge;
 mod extension;
+mod reliability;

@@ -7,6 +7,7 @@ The harness of sidekey's end-to-end tests: real emulators, all on loopback.
 */
 
 pub mod aws;
+pub mod client;
 pub mod lambda;
 pub mod moto;
 pub mod proxy;

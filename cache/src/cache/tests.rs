@@ -134,6 +134,46 @@ async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
 }
 
 #[tokio::test]
+async fn expired_value_is_served_while_its_refresh_is_in_flight() {
+    let (fetch, gate) = Scripted::new().gated();
+    let clock = ManualClock::new();
+    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), clock.clone());
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    gate.add_permits(1);
+    cache.get(&k).await.unwrap();
+    fetch.set("k", "v2");
+    clock.advance(Duration::from_secs(250));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1"); // starts the refresh
+    settle().await;
+    // The refresh is slow (the gate is shut) and the value expires meanwhile:
+    // readers get the previous value at once instead of queueing.
+    clock.advance(Duration::from_secs(60));
+    for _ in 0..10 {
+        assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    }
+    assert_eq!(fetch.calls(), 2);
+    assert_eq!(cache.metrics().stale, 10);
+    gate.add_permits(1);
+    settle().await;
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+    // Past max-stale nothing old is served: the reader waits for upstream.
+    fetch.set("k", "v3");
+    clock.advance(Duration::from_secs(250));
+    cache.get(&k).await.unwrap(); // refresh starts, gate shut
+    settle().await;
+    clock.advance(Duration::from_secs(1_000));
+    let waiting = tokio::spawn({
+        let (cache, k) = (cache.clone(), k.clone());
+        async move { cache.get(&k).await }
+    });
+    settle().await;
+    assert!(!waiting.is_finished());
+    gate.add_permits(1);
+    assert_eq!(text(&waiting.await.unwrap().unwrap()), "v3");
+}
+
+#[tokio::test]
 async fn serves_stale_through_transient_errors_until_max_stale() {
     let (cache, fetch, clock) = cache();
     fetch.set("k", "v1");
@@ -174,8 +214,14 @@ async fn recovers_after_transient_errors() {
     clock.advance(Duration::from_secs(301));
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     fetch.set("k", "v2");
-    clock.advance(Duration::from_secs(2)); // past the first backoff (<= 1 s)
+    // Past the first backoff (<= 1 s). Upstream was failing: the read answers
+    // stale at once and retries in the background; the retry succeeds and the
+    // next read is fresh.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    settle().await;
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+    assert_eq!(fetch.calls(), 3);
 }
 
 #[tokio::test]

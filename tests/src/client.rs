@@ -1,0 +1,61 @@
+//! A plain HTTP client, used the way a function reads the official
+//! extension: GET with the token header, JSON out.
+
+use serde_json::Value;
+
+/// A status, content type and body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// Body text.
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
+
+/// GET `url`, with the token header when given.
+pub async fn get(url: &str, token: Option<&str>) -> Answer {
+    let client = reqwest::Client::new();
+    send(&client, url, token).await
+}
+
+/// GET `url` through `client` (keep-alive), with the token header when given.
+pub async fn send(client: &reqwest::Client, url: &str, token: Option<&str>) -> Answer {
+    let mut req = client.get(url);
+    if let Some(t) = token {
+        req = req.header("X-Aws-Parameters-Secrets-Token", t);
+    }
+    let resp = req.send().await.expect("extension answers");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    Answer {
+        status,
+        content_type,
+        body: resp.text().await.unwrap_or_default(),
+    }
+}
+
+/// Resident set size of a process, in KiB (from /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
