@@ -20,3 +20,6 @@ cargo test --workspace
 
 step "packaging (layer zip, layer checks, cfn-lint)"
 scripts/check-packaging.sh
+
+step "Lambda@Edge zip: build (<= 1 MB) and test the artifact under python3"
+edge/test.sh
