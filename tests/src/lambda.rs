@@ -115,6 +115,15 @@ pub struct Options {
     /// Put a proxy between the extension and the simulator that answers and
     /// records `/extension/init/error` (which the simulator lacks).
     pub record_init_errors: bool,
+    /// The extension's port; a free one if `None`. Known in advance, a
+    /// caller can watch the port while the extension starts.
+    pub port: Option<u16>,
+}
+
+/// The session token the harness gives an environment whose extension
+/// listens on `port` (callers present it in `X-Aws-Parameters-Secrets-Token`).
+pub fn session_token(port: u16) -> String {
+    format!("session-token-{port}")
 }
 
 /// The Extensions API path of init errors.
@@ -134,6 +143,8 @@ pub struct Lambda {
     pub token: String,
     /// The recording proxy in front of the simulator, if asked for.
     pub front: Option<Proxy>,
+    /// When the extension process was spawned.
+    pub spawned_at: Instant,
     _dir: LogDir,
 }
 
@@ -160,8 +171,8 @@ impl Lambda {
             builder = builder.freeze_mode(FreezeMode::Process);
         }
         let sim = builder.build().await.expect("simulator");
-        let port = free_port();
-        let token = format!("session-token-{port}");
+        let port = options.port.unwrap_or_else(free_port);
+        let token = session_token(port);
         let dir = std::env::temp_dir().join(format!("sidekey-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("log dir");
 
@@ -217,6 +228,7 @@ impl Lambda {
             ext_env.push(("AWS_LAMBDA_RUNTIME_API".into(), front.host_port()));
         }
         ext_env.extend(options.extension_env.iter().cloned());
+        let spawned_at = Instant::now();
         let mut extension = Process::spawn(&bin("sidekey"), &ext_env, dir.join("sidekey.log"));
         if options.freeze {
             sim.register_freeze_pid(extension.pid());
@@ -247,6 +259,7 @@ impl Lambda {
             port,
             token,
             front,
+            spawned_at,
             _dir: LogDir(dir),
         }
     }
