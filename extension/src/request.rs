@@ -270,3 +270,6 @@ impl<'a> Params<'a> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

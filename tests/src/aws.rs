@@ -5,6 +5,7 @@
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::Credentials;
 use aws_sdk_secretsmanager::primitives::Blob;
+use base64::Engine as _;
 use sidekey_cache::{AwsFetcher, Timeouts};
 
 /// Region, credentials and endpoint for the emulator at `endpoint`.
@@ -51,6 +52,7 @@ pub async fn create_secret(
     name: &str,
     value: &str,
 ) -> Created {
+    crate::hygiene::remember(value);
     let out = client
         .create_secret()
         .name(name)
@@ -70,6 +72,7 @@ pub async fn create_binary_secret(
     name: &str,
     value: &[u8],
 ) -> Created {
+    crate::hygiene::remember(&base64::engine::general_purpose::STANDARD.encode(value));
     let out = client
         .create_secret()
         .name(name)
@@ -85,6 +88,7 @@ pub async fn create_binary_secret(
 
 /// Put a new current value; returns its version id.
 pub async fn put_secret(client: &aws_sdk_secretsmanager::Client, id: &str, value: &str) -> String {
+    crate::hygiene::remember(value);
     client
         .put_secret_value()
         .secret_id(id)
@@ -103,6 +107,7 @@ pub async fn put_parameter(
     value: &str,
     secure: bool,
 ) -> i64 {
+    crate::hygiene::remember(value);
     let kind = if secure {
         aws_sdk_ssm::types::ParameterType::SecureString
     } else {

@@ -41,10 +41,14 @@ pub async fn send(client: &reqwest::Client, url: &str, token: Option<&str>) -> A
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let body = resp.text().await.unwrap_or_default();
+    if status != 200 {
+        crate::hygiene::assert_clean(&body, &format!("the {status} answer to {url}"));
+    }
     Answer {
         status,
         content_type,
-        body: resp.text().await.unwrap_or_default(),
+        body,
     }
 }
 

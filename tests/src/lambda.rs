@@ -318,7 +318,19 @@ impl Lambda {
 struct LogDir(PathBuf);
 
 impl Drop for LogDir {
+    /// Scan every log for seeded secret values, then remove them.
     fn drop(&mut self) {
+        let logs: Vec<(PathBuf, String)> = std::fs::read_dir(&self.0)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap_or_default()))
+            .collect();
+        let leaked = logs.iter().find(|(_, text)| !crate::hygiene::leaks(text).is_empty());
+        if let (Some((path, text)), false) = (leaked, std::thread::panicking()) {
+            crate::hygiene::assert_clean(text, &path.display().to_string());
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

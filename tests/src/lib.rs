@@ -4,10 +4,12 @@ The harness of sidekey's end-to-end tests: real emulators, all on loopback.
 * [`moto`]: moto's server standing in for Secrets Manager, SSM and KMS.
 * [`proxy`]: a counting, fault-injecting HTTP proxy in front of moto.
 * [`aws`]: SDK clients pointed at an endpoint, to seed and inspect moto.
+* [`hygiene`]: every seeded value, scanned for in every log and error body.
 */
 
 pub mod aws;
 pub mod client;
+pub mod hygiene;
 pub mod lambda;
 pub mod moto;
 pub mod proxy;
