@@ -108,8 +108,15 @@ async fn jittered_ttls_fall_between_ninety_and_hundred_percent() {
     assert!(distinct.len() > 100, "jitter spreads expiries");
 }
 
-#[tokio::test]
-async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
+/// "k" cached as v1 while upstream now holds v2, the clock inside the
+/// refresh window ([216 s, 270 s) of the 300 s TTL) and the fetch gate shut.
+async fn in_refresh_window() -> (
+    SecretCache<Scripted, ManualClock>,
+    Scripted,
+    Arc<tokio::sync::Semaphore>,
+    ManualClock,
+    Key,
+) {
     let (fetch, gate) = Scripted::new().gated();
     let clock = ManualClock::new();
     let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), clock.clone());
@@ -118,7 +125,13 @@ async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
     gate.add_permits(1);
     cache.get(&k).await.unwrap();
     fetch.set("k", "v2");
-    clock.advance(Duration::from_secs(250)); // inside [216 s, 270 s): fresh, refresh due
+    clock.advance(Duration::from_secs(250));
+    (cache, fetch, gate, clock, k)
+}
+
+#[tokio::test]
+async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
+    let (cache, fetch, gate, _clock, k) = in_refresh_window().await;
     for _ in 0..10 {
         // The gate is shut: a hit must not wait on the refresh.
         assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
@@ -135,15 +148,7 @@ async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
 
 #[tokio::test]
 async fn expired_value_is_served_while_its_refresh_is_in_flight() {
-    let (fetch, gate) = Scripted::new().gated();
-    let clock = ManualClock::new();
-    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), clock.clone());
-    fetch.set("k", "v1");
-    let k = Key::secret("k");
-    gate.add_permits(1);
-    cache.get(&k).await.unwrap();
-    fetch.set("k", "v2");
-    clock.advance(Duration::from_secs(250));
+    let (cache, fetch, gate, clock, k) = in_refresh_window().await;
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v1"); // starts the refresh
     settle().await;
     // The refresh is slow (the gate is shut) and the value expires meanwhile:
