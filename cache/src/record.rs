@@ -213,13 +213,12 @@ impl Cached {
     /// Serialize `record` into its wire body. The record (and its plain
     /// value) is dropped, and so wiped, on return.
     pub fn from_record(record: Record) -> Self {
-        // Size the buffer up front so serde_json never reallocates, which
-        // would leave an unwiped copy of the value in freed memory.
+        // `to_json` sizes the buffer exactly: no reallocation, no copies.
         let (meta, json) = match &record {
             Record::Secret(s) => {
-                let (secret_string, secret_binary, value_len) = match &s.payload {
-                    Payload::String(v) => (Some(v.as_str()), None, v.len()),
-                    Payload::Binary(b) => (None, Some(b.as_slice()), b.len().div_ceil(3) * 4),
+                let (secret_string, secret_binary) = match &s.payload {
+                    Payload::String(v) => (Some(v.as_str()), None),
+                    Payload::Binary(b) => (None, Some(b.as_slice())),
                 };
                 let wire = SecretWire {
                     arn: &s.arn,
@@ -230,7 +229,6 @@ impl Cached {
                     version_stages: &s.version_stages,
                     created_date: s.created_date,
                 };
-                let cap = 2 * value_len + s.arn.len() + s.name.len() + 256;
                 (
                     Meta {
                         kind: Kind::Secret,
@@ -238,7 +236,7 @@ impl Cached {
                         name: s.name.clone(),
                         version: s.version_id.clone(),
                     },
-                    to_json(&wire, cap),
+                    to_json(&wire),
                 )
             }
             Record::Parameter(p) => {
@@ -255,7 +253,6 @@ impl Cached {
                         version: p.version,
                     },
                 };
-                let cap = 2 * p.value.len() + p.arn.len() + p.name.len() + 256;
                 (
                     Meta {
                         kind: Kind::Parameter,
@@ -263,7 +260,7 @@ impl Cached {
                         name: p.name.clone(),
                         version: p.version.to_string(),
                     },
-                    to_json(&wire, cap),
+                    to_json(&wire),
                 )
             }
         };
@@ -371,11 +368,30 @@ fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, Error> {
         .map_err(|_| Error::new(ErrorKind::Other, "cached body is malformed"))
 }
 
-fn to_json<T: Serialize>(value: &T, capacity: usize) -> Zeroizing<Vec<u8>> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
+/// Serialize `value` into a buffer of exactly its size: measured first, so
+/// serde_json never reallocates (which would leave an unwiped copy of the
+/// value in freed memory) and no spare capacity is kept per cached value.
+fn to_json<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
+    let mut size = ByteCount(0);
     // Serializing plain structs of strings and numbers cannot fail.
+    let _ = serde_json::to_writer(&mut size, value);
+    let mut buf = Zeroizing::new(Vec::with_capacity(size.0));
     let _ = serde_json::to_writer(&mut *buf, value);
     buf
+}
+
+/// A writer that only counts.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Owner handed to `Bytes::from_owner`: keeps the value alive while a
@@ -401,6 +417,17 @@ mod tests {
             version_stages: vec!["AWSCURRENT".into()],
             created_date: Some(1_700_000_000.5),
         })
+    }
+
+    #[test]
+    fn wire_body_is_allocated_at_its_exact_size() {
+        for payload in [
+            Payload::String(Zeroizing::new("quote\" newline\n ünï \u{1} ".repeat(200))),
+            Payload::Binary(Zeroizing::new(vec![0xFF; 4097])),
+        ] {
+            let c = Cached::from_record(secret(payload));
+            assert_eq!(c.json.capacity(), c.json.len());
+        }
     }
 
     #[test]

@@ -40,8 +40,9 @@ impl<F: Fetch> Api<F> {
         let routed = request::route(req.method(), req.uri(), req.headers(), &self.token);
         let (id, result) = match routed {
             Ok(Route::Read(read)) => {
-                let id = read.key.to_string();
-                (Some(id), self.read(read).await)
+                // The id is only for the debug line: no allocation without it.
+                let id = tracing::enabled!(tracing::Level::DEBUG).then(|| read.key.to_string());
+                (id, self.read(read).await)
             }
             Ok(Route::Ping) => (None, Ok(ping())),
             Ok(Route::Metrics) => (None, Ok(self.metrics())),
