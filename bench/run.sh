@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The benchmark command: builds what it measures, installs what it needs,
+# runs the suite against moto on loopback and writes bench/REPORT.md,
+# bench/chart.png and bench/results.json.
+#
+#   bench/run.sh           full run (about 2 minutes after the builds)
+#   bench/run.sh --quick   short run: checks the harness, rough figures
+#
+# Benchmarks print figures; nothing here fails on a timing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/tools.sh
+
+BENCH_TOOLS="$PWD/target/bench-tools"
+if [ ! -x "$BENCH_TOOLS/bin/python" ] || ! "$BENCH_TOOLS/bin/python" -c 'import aws_lambda_powertools, boto3' 2>/dev/null; then
+  step "installing the Python baselines (aws-lambda-powertools, boto3) into $BENCH_TOOLS"
+  python3 -m venv "$BENCH_TOOLS"
+  "$BENCH_TOOLS/bin/pip" install --quiet --disable-pip-version-check 'aws-lambda-powertools>=3' 'boto3>=1.34'
+fi
+export SIDEKEY_BENCH_PYTHON="$BENCH_TOOLS/bin/python"
+
+# The chart's labels need a TrueType font (plotters renders with ab_glyph).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${SIDEKEY_BENCH_FONT:-}" ]; then
+  step "installing fonts-dejavu-core (for the chart's labels)"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq fonts-dejavu-core >/dev/null \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq fonts-dejavu-core >/dev/null; }
+fi
+
+# What is measured is what ships: the layer's binary and the edge zip.
+if [ ! -x target/lambda/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer.zip ] \
+   || [ -n "$(find extension cache Cargo.toml Cargo.lock -newer target/layer/sidekey-layer.zip -type f | head -n 1)" ]; then
+  layer/build.sh
+fi
+if [ ! -f target/edge/sidekey-edge.zip ] \
+   || [ -n "$(find edge function cache -newer target/edge/sidekey-edge.zip -type f | head -n 1)" ]; then
+  edge/build.sh
+fi
+
+step "building the benchmark harness (profile bench-harness)"
+cargo build --profile bench-harness -p sidekey-bench
+
+step "running the benchmarks (sidekey: target/lambda/extensions/sidekey)"
+SIDEKEY_BIN_DIR="$PWD/target/lambda/extensions" target/bench-harness/sidekey-bench "$@"

@@ -1,0 +1,173 @@
+//! The figures one run produces: what the report and the chart are made of
+//! (also written as `bench/results.json`).
+
+use serde::Serialize;
+
+use crate::machine::Machine;
+
+/// Everything measured in one run.
+#[derive(Debug, Serialize)]
+pub struct Results {
+    /// What it ran on.
+    pub machine: Machine,
+    /// Seconds since the Unix epoch when the run started.
+    pub started_unix: u64,
+    /// Measured seconds per load point.
+    pub measure_secs: f64,
+    /// Bytes of the JSON body both servers answer in the load runs.
+    pub body_bytes: usize,
+    /// Load runs, floor and sidekey, per connection count.
+    pub load: Vec<LoadPoint>,
+    /// Upstream traffic while the load ran.
+    pub hot_path: HotPath,
+    /// Concurrent cold reads of one secret.
+    pub cold: Cold,
+    /// Start-up of the extension with secrets to prefetch.
+    pub startup: Startup,
+    /// Resident memory of the extension.
+    pub rss: Rss,
+    /// What one secret read costs a function, per way of reading it.
+    pub reads: Vec<ReadCost>,
+    /// Artifact sizes in bytes (absent when not built).
+    pub sizes: Sizes,
+    /// Things that could not be measured in this run, and why.
+    pub skipped: Vec<String>,
+}
+
+/// One load run.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadPoint {
+    /// `floor` or `sidekey`.
+    pub server: &'static str,
+    /// Concurrent keep-alive connections.
+    pub conns: usize,
+    /// 200 answers in the measured window.
+    pub requests: u64,
+    /// Anything but a 200.
+    pub failures: u64,
+    /// Answers per second.
+    pub rps: f64,
+    /// Latency percentiles in microseconds: p50, p90, p99, p99.9.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+}
+
+/// The extension's counters across the load runs.
+#[derive(Debug, Default, Serialize)]
+pub struct HotPath {
+    /// Reads served from the cache.
+    pub hits: u64,
+    /// Reads that had to wait for upstream (synchronous upstream calls).
+    pub misses: u64,
+    /// Upstream calls of any kind (background refreshes included).
+    pub upstream_calls: u64,
+}
+
+/// N concurrent first reads of one secret.
+#[derive(Debug, Default, Serialize)]
+pub struct Cold {
+    /// Concurrent readers.
+    pub readers: usize,
+    /// Of them, answered 200 with the value.
+    pub answered: usize,
+    /// GetSecretValue calls seen by the counting proxy in front of moto.
+    pub get_secret_value_calls: u64,
+    /// The cache's own upstream-call counter.
+    pub cache_upstream_calls: u64,
+}
+
+/// From spawning the extension process.
+#[derive(Debug, Default, Serialize)]
+pub struct Startup {
+    /// Secrets listed in `SIDEKEY_PREFETCH`.
+    pub prefetched: usize,
+    /// Until the listener accepted a connection.
+    pub listener_ms: f64,
+    /// Until the simulator saw it registered (the harness polls).
+    pub registered_ms: f64,
+    /// Until the first prefetched secret was served (200).
+    pub first_secret_ms: f64,
+    /// Until all prefetched secrets were in the cache.
+    pub all_prefetched_ms: f64,
+    /// BatchGetSecretValue calls made by the start-up.
+    pub batch_calls: u64,
+    /// GetSecretValue calls made by the start-up.
+    pub get_calls: u64,
+}
+
+/// Resident set sizes in KiB: the total, and its private (anonymous) and
+/// file-backed parts. The file-backed part is the binary's pages, clean and
+/// shared through the page cache; the kernel maps them 64 KiB around each
+/// touched page (fault-around), so it tracks the binary's size.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Resident {
+    /// VmRSS.
+    pub total_kib: u64,
+    /// RssAnon: heap, stacks, the cache's values.
+    pub anon_kib: u64,
+    /// RssFile: mapped pages of the binary and libraries.
+    pub file_kib: u64,
+}
+
+/// Resident memory of the extension at the points that matter.
+#[derive(Debug, Default, Serialize)]
+pub struct Rss {
+    /// After start-up and prefetch, before any load.
+    pub idle: Resident,
+    /// After all load runs.
+    pub after_load: Resident,
+    /// A fresh extension, idle, before the reads below.
+    pub before_1000: Resident,
+    /// The same extension holding 1,000 secrets of 4 KiB.
+    pub with_1000: Resident,
+}
+
+/// The cost of one secret read, seen from the function.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ReadCost {
+    /// How the function reads it.
+    pub path: String,
+    /// Whether it is a cached path (as opposed to the service each time).
+    pub cached: bool,
+    /// Reads measured.
+    pub reads: u64,
+    /// Median, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile, microseconds.
+    pub p99_us: f64,
+}
+
+/// Artifact sizes in bytes.
+#[derive(Debug, Default, Serialize)]
+pub struct Sizes {
+    /// The stripped `sidekey` binary the layer ships.
+    pub binary: Option<u64>,
+    /// The layer zip.
+    pub layer_zip: Option<u64>,
+    /// The Lambda@Edge zip.
+    pub edge_zip: Option<u64>,
+}
+
+impl Results {
+    /// The load point of `server` at `conns` connections.
+    pub fn point(&self, server: &str, conns: usize) -> Option<&LoadPoint> {
+        self.load
+            .iter()
+            .find(|p| p.server == server && p.conns == conns)
+    }
+
+    /// sidekey's throughput as a share of the floor's at `conns`.
+    pub fn rps_ratio(&self, conns: usize) -> Option<f64> {
+        Some(self.point("sidekey", conns)?.rps / self.point("floor", conns)?.rps)
+    }
+
+    /// sidekey's median latency as a multiple of the floor's at `conns`.
+    pub fn p50_ratio(&self, conns: usize) -> Option<f64> {
+        Some(self.point("sidekey", conns)?.p50_us / self.point("floor", conns)?.p50_us)
+    }
+}
