@@ -34,7 +34,11 @@ pub fn remember(value: &str) {
 /// The seeded values found in `text`, if any.
 pub fn leaks(text: &str) -> Vec<String> {
     let seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
-    seeded.iter().filter(|v| text.contains(v.as_str())).cloned().collect()
+    seeded
+        .iter()
+        .filter(|v| text.contains(v.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Panic if `text` (from `source`) holds a seeded value; the message names
@@ -56,8 +60,13 @@ mod tests {
     fn finds_whole_values_and_json_fields_but_not_short_words() {
         remember(r#"{"apikey":"hygiene-test-key-123","n":"ab"}"#);
         remember("tiny");
-        assert_eq!(leaks("token=hygiene-test-key-123"), ["hygiene-test-key-123"]);
+        assert_eq!(
+            leaks("token=hygiene-test-key-123"),
+            ["hygiene-test-key-123"]
+        );
         assert!(leaks("tiny ab new old").is_empty());
-        assert!(std::panic::catch_unwind(|| assert_clean("x hygiene-test-key-123", "log")).is_err());
+        assert!(
+            std::panic::catch_unwind(|| assert_clean("x hygiene-test-key-123", "log")).is_err()
+        );
     }
 }

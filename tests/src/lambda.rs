@@ -327,7 +327,9 @@ impl Drop for LogDir {
             .map(|e| e.path())
             .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap_or_default()))
             .collect();
-        let leaked = logs.iter().find(|(_, text)| !crate::hygiene::leaks(text).is_empty());
+        let leaked = logs
+            .iter()
+            .find(|(_, text)| !crate::hygiene::leaks(text).is_empty());
         if let (Some((path, text)), false) = (leaked, std::thread::panicking()) {
             crate::hygiene::assert_clean(text, &path.display().to_string());
         }
