@@ -454,15 +454,27 @@ async fn invoke_refreshes_values_near_expiry_while_frozen_in_between() {
         2,
         "one refresh during the INVOKE"
     );
-    // The next invocation already has the new key, without a miss.
-    assert!(invoke().await.response.is_some());
-    let keys: Vec<_> = openweather
-        .seen()
-        .iter()
-        .filter_map(|s| s.param("appid"))
-        .collect();
-    assert_eq!(keys, ["key-v1", "key-v1", "key-v2"]);
-    assert_eq!(proxy.calls("GetSecretValue"), 2);
+    // The new key arrives without another upstream call: at the next
+    // invocation, unless a loaded machine made the refresh outlast INVOKE's
+    // 1 s budget (it then completes after the thaw, still in the background).
+    let appids = || -> Vec<String> {
+        openweather
+            .seen()
+            .iter()
+            .filter_map(|s| s.param("appid"))
+            .collect()
+    };
+    for _ in 0..5 {
+        assert!(invoke().await.response.is_some());
+        if appids().last().map(String::as_str) == Some("key-v2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let keys = appids();
+    assert_eq!(keys[..2], ["key-v1", "key-v1"]);
+    assert_eq!(keys.last().map(String::as_str), Some("key-v2"), "{keys:?}");
+    assert_eq!(proxy.calls("GetSecretValue"), 2, "no synchronous refetch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
