@@ -308,11 +308,17 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     }
 
     /// Start a refresh of every value in the refresh-ahead window or past
-    /// its TTL (and not backing off), and wait for them up to `budget`.
-    /// Returns how many were started. Meant for Lambda's INVOKE event: the
-    /// only time a frozen environment runs, and off the function's path.
+    /// its TTL (and not backing off), and wait up to `budget` for those and
+    /// for every upstream read already in flight. Returns how many were
+    /// started. Meant for Lambda's INVOKE event: the only time a frozen
+    /// environment runs, and off the function's path.
+    ///
+    /// Waiting for reads this call did not start matters: a hit during the
+    /// same INVOKE may have begun the refresh first. Returning before it
+    /// lands would let Lambda freeze the environment mid-request, and the
+    /// read would then time out after the thaw instead of refreshing.
     pub async fn refresh_due(&self, budget: Duration) -> usize {
-        let flights: Vec<Flight> = {
+        let (started, flights): (usize, Vec<Flight>) = {
             let now = self.inner.clock.now();
             let mut state = self.inner.lock();
             if state.closed {
@@ -329,14 +335,13 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 })
                 .map(|(key, _)| key.clone())
                 .collect();
-            due.iter()
-                .map(|key| {
-                    Counters::inc(&self.inner.counters.refreshes);
-                    self.start_flight(&mut state, key)
-                })
-                .collect()
+            let mut flights: Vec<Flight> = state.flights.values().cloned().collect();
+            for key in &due {
+                Counters::inc(&self.inner.counters.refreshes);
+                flights.push(self.start_flight(&mut state, key));
+            }
+            (due.len(), flights)
         };
-        let started = flights.len();
         let all = async {
             for mut flight in flights {
                 let _ = wait(&mut flight).await;

@@ -392,6 +392,27 @@ async fn refresh_due_refreshes_only_entries_near_expiry() {
 }
 
 #[tokio::test]
+async fn refresh_due_waits_for_a_refresh_a_hit_already_started() {
+    // At an INVOKE the function's own hit may start the refresh before the
+    // extension's refresh_due runs: it must still hold INVOKE open for it,
+    // or Lambda freezes the environment with the request half done.
+    let (cache, fetch, gate, _clock, k) = in_refresh_window().await;
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
+    settle().await;
+    assert_eq!(fetch.calls(), 2, "the hit started the refresh");
+    let due = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.refresh_due(Duration::from_secs(30)).await }
+    });
+    settle().await;
+    assert!(!due.is_finished(), "waits for the refresh in flight");
+    gate.add_permits(1);
+    assert_eq!(due.await.unwrap(), 0, "started none of its own");
+    assert_eq!(fetch.calls(), 2);
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+}
+
+#[tokio::test]
 async fn close_wipes_and_refuses() {
     let (cache, fetch, _clock) = cache();
     fetch.set("k", "v");
