@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::{Counters, Metrics};
@@ -252,9 +251,16 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     fn start_flight(&self, state: &mut State, key: &Key) -> Flight {
         let (tx, rx) = watch::channel(None);
         state.flights.insert(key.clone(), rx.clone());
+        self.spawn_fetch(key.clone(), tx);
+        rx
+    }
+
+    /// Spawn the upstream read of `key` that ends its registered flight,
+    /// answering the flight's waiters through `tx`.
+    fn spawn_fetch(&self, key: Key, tx: watch::Sender<Option<Outcome>>) {
         let guard = FlightGuard {
             cache: self.clone(),
-            key: Some(key.clone()),
+            key: Some(key),
         };
         tokio::spawn(async move {
             let mut guard = guard;
@@ -269,7 +275,6 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             // Nobody waiting is fine: the value is cached all the same.
             let _ = tx.send(Some(outcome));
         });
-        rx
     }
 
     /// Record the result of an upstream read of `key` and end its flight.
@@ -354,54 +359,88 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// Load the current versions of `ids`, 20 per `BatchGetSecretValue`,
     /// reading one by one whatever the batch call could not answer (for
     /// instance when the role may not call `BatchGetSecretValue`).
+    ///
+    /// Every id is registered as in flight before the first batch call, so
+    /// a reader asking for one meanwhile (the function's init, racing the
+    /// prefetch) waits for the batch instead of reading it a second time.
     pub async fn prefetch(&self, ids: &[String]) -> PrefetchReport {
         let mut report = PrefetchReport::default();
-        let mut singles: Vec<String> = Vec::new();
-        for chunk in ids.chunks(20) {
-            Counters::inc(&self.inner.counters.upstream_calls);
-            match self.inner.fetcher.fetch_batch(chunk).await {
-                Ok(items) => {
-                    let now = self.inner.clock.now();
-                    let mut answered = std::collections::HashSet::new();
-                    let mut state = self.inner.lock();
-                    for (id, result) in items {
-                        let key = Key::secret(id.clone());
-                        match result {
-                            Ok(record) => {
-                                let value = Arc::new(Cached::from_record(record));
-                                self.inner.store(&mut state, &key, value, now);
-                                report.loaded.push(id.clone());
-                            }
-                            Err(e) => {
-                                self.inner.record_failure(&mut state, &key, &e, now);
-                                report.failed.push((id.clone(), e));
-                            }
-                        }
-                        answered.insert(id);
+        let mut batch = BatchFlights {
+            cache: self.clone(),
+            pending: HashMap::new(),
+        };
+        let mut ours: Vec<&String> = Vec::new();
+        let mut waits: Vec<(&String, Flight)> = Vec::new();
+        {
+            let mut state = self.inner.lock();
+            if state.closed {
+                report.failed = ids.iter().map(|id| (id.clone(), closed())).collect();
+                return report;
+            }
+            for id in ids {
+                let key = Key::secret(id.clone());
+                let flight = match state.flights.get(&key) {
+                    // Already being read (or listed twice): wait for that read.
+                    Some(flight) => flight.clone(),
+                    None => {
+                        let (tx, rx) = watch::channel(None);
+                        state.flights.insert(key.clone(), rx.clone());
+                        batch.pending.insert(key, tx);
+                        ours.push(id);
+                        rx
                     }
-                    singles.extend(chunk.iter().filter(|id| !answered.contains(*id)).cloned());
-                }
+                };
+                waits.push((id, flight));
+            }
+        }
+        for chunk in ours.chunks(20) {
+            let chunk: Vec<String> = chunk.iter().map(|id| (*id).clone()).collect();
+            Counters::inc(&self.inner.counters.upstream_calls);
+            let items = match self.inner.fetcher.fetch_batch(&chunk).await {
+                Ok(items) => items,
                 Err(e) => {
                     Counters::inc(&self.inner.counters.upstream_errors);
                     tracing::debug!(error = %e, "batch read failed; reading one by one");
-                    singles.extend(chunk.iter().cloned());
+                    Vec::new()
+                }
+            };
+            let mut answers = Vec::with_capacity(items.len());
+            {
+                let now = self.inner.clock.now();
+                let mut state = self.inner.lock();
+                for (id, result) in items {
+                    let key = Key::secret(id);
+                    // An id the call was not asked for, or answered twice.
+                    let Some(tx) = batch.pending.remove(&key) else {
+                        continue;
+                    };
+                    state.flights.remove(&key);
+                    let outcome = result.map(|record| Arc::new(Cached::from_record(record)));
+                    if !state.closed {
+                        match &outcome {
+                            Ok(value) => self.inner.store(&mut state, &key, Arc::clone(value), now),
+                            Err(e) => self.inner.record_failure(&mut state, &key, e, now),
+                        }
+                    }
+                    answers.push((tx, outcome));
+                }
+            }
+            for (tx, outcome) in answers {
+                let _ = tx.send(Some(outcome));
+            }
+            // What the batch left unanswered is read one by one, each under
+            // the flight its readers already wait on.
+            for id in chunk {
+                let key = Key::secret(id);
+                if let Some(tx) = batch.pending.remove(&key) {
+                    self.spawn_fetch(key, tx);
                 }
             }
         }
-        let mut tasks = JoinSet::new();
-        for id in singles {
-            let cache = self.clone();
-            tasks.spawn(async move {
-                let result = cache.get(&Key::secret(id.clone())).await;
-                (id, result.map(|_| ()))
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((id, result)) = joined {
-                match result {
-                    Ok(()) => report.loaded.push(id),
-                    Err(e) => report.failed.push((id, e)),
-                }
+        for (id, mut flight) in waits {
+            match wait(&mut flight).await {
+                Ok(_) => report.loaded.push(id.clone()),
+                Err(e) => report.failed.push((id.clone(), e)),
             }
         }
         report
@@ -537,6 +576,26 @@ impl<F: Fetch, C: Clock> Drop for FlightGuard<F, C> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.cache.inner.lock().flights.remove(&key);
+        }
+    }
+}
+
+/// The flights a prefetch registered and has not answered yet. Dropped
+/// early (the prefetch cancelled), it unregisters them: their waiters get
+/// an error instead of waiting forever, and the next reader reads afresh.
+struct BatchFlights<F: Fetch, C: Clock> {
+    cache: SecretCache<F, C>,
+    pending: HashMap<Key, watch::Sender<Option<Outcome>>>,
+}
+
+impl<F: Fetch, C: Clock> Drop for BatchFlights<F, C> {
+    fn drop(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut state = self.cache.inner.lock();
+        for key in self.pending.keys() {
+            state.flights.remove(key);
         }
     }
 }

@@ -24,6 +24,7 @@ pub struct Scripted {
     pub calls: Arc<AtomicUsize>,
     pub batch_calls: Arc<AtomicUsize>,
     gate: Option<Arc<Semaphore>>,
+    no_batch: bool,
 }
 
 impl Scripted {
@@ -31,7 +32,14 @@ impl Scripted {
         Self::default()
     }
 
-    /// Every fetch waits for a permit from the returned semaphore.
+    /// Refuse batch reads, as a role without `BatchGetSecretValue` would.
+    pub fn without_batch(mut self) -> Self {
+        self.no_batch = true;
+        self
+    }
+
+    /// Every fetch (single or batch) waits for a permit from the returned
+    /// semaphore.
     pub fn gated(mut self) -> (Self, Arc<Semaphore>) {
         let gate = Arc::new(Semaphore::new(0));
         self.gate = Some(Arc::clone(&gate));
@@ -91,6 +99,15 @@ impl Fetch for Scripted {
 
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {
         self.batch_calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        if self.no_batch {
+            return Err(Error::new(
+                ErrorKind::AccessDenied,
+                "no batch for this role",
+            ));
+        }
         Ok(ids.iter().map(|id| (id.clone(), self.answer(id))).collect())
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::testutil::Scripted;
 use crate::{CacheConfig, ErrorKind, Key, ManualClock};
+use tokio::task::JoinSet;
 
 const TTL: Duration = Duration::from_secs(300);
 
@@ -371,6 +372,109 @@ async fn prefetch_reports_what_failed() {
     let calls_before = fetch.calls();
     cache.get(&Key::secret("s7")).await.unwrap();
     assert_eq!(fetch.calls(), calls_before, "prefetched values are hits");
+}
+
+fn gated_cache(
+    fetch: Scripted,
+) -> (
+    SecretCache<Scripted, ManualClock>,
+    Scripted,
+    Arc<tokio::sync::Semaphore>,
+) {
+    let (fetch, gate) = fetch.gated();
+    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), ManualClock::new());
+    (cache, fetch, gate)
+}
+
+#[tokio::test]
+async fn readers_during_a_prefetch_wait_for_its_batch() {
+    let (cache, fetch, gate) = gated_cache(Scripted::new());
+    let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        fetch.set(id, "v");
+    }
+    let prefetch = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.prefetch(&ids).await }
+    });
+    settle().await;
+    let mut readers = JoinSet::new();
+    for _ in 0..10 {
+        let c = cache.clone();
+        readers.spawn(async move { c.get(&Key::secret("s1")).await });
+    }
+    settle().await;
+    gate.add_permits(1);
+    while let Some(r) = readers.join_next().await {
+        assert_eq!(text(&r.unwrap().unwrap()), "v");
+    }
+    assert_eq!(prefetch.await.unwrap().loaded.len(), 3);
+    assert_eq!(
+        fetch.batch_calls.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(fetch.calls(), 0, "no GetSecretValue beside the batch");
+    assert_eq!(cache.metrics().upstream_calls, 1);
+}
+
+#[tokio::test]
+async fn without_batch_reads_prefetch_one_by_one_under_the_same_flights() {
+    let (cache, fetch, gate) = gated_cache(Scripted::new().without_batch());
+    fetch.set("a", "va");
+    fetch.set("b", "vb");
+    let ids = vec!["a".to_string(), "b".to_string(), "a".to_string()];
+    let prefetch = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.prefetch(&ids).await }
+    });
+    settle().await;
+    let reader = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get(&Key::secret("a")).await }
+    });
+    settle().await;
+    gate.add_permits(10);
+    assert_eq!(text(&reader.await.unwrap().unwrap()), "va");
+    let report = prefetch.await.unwrap();
+    assert_eq!(report.loaded, ["a", "b", "a"]);
+    assert_eq!(
+        fetch.calls(),
+        2,
+        "one read per distinct id, the reader's included"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_prefetch_leaves_no_flight_behind() {
+    let (cache, fetch, gate) = gated_cache(Scripted::new());
+    fetch.set("k", "v");
+    let prefetch = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.prefetch(&["k".to_string()]).await }
+    });
+    settle().await;
+    prefetch.abort();
+    assert!(prefetch.await.unwrap_err().is_cancelled());
+    gate.add_permits(1);
+    assert_eq!(text(&cache.get(&Key::secret("k")).await.unwrap()), "v");
+    assert_eq!(fetch.calls(), 1, "the reader read afresh");
+}
+
+#[tokio::test]
+async fn a_batch_answered_after_close_is_not_stored() {
+    let (cache, fetch, gate) = gated_cache(Scripted::new());
+    fetch.set("k", "v");
+    let prefetch = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.prefetch(&["k".to_string()]).await }
+    });
+    settle().await;
+    cache.close();
+    gate.add_permits(1);
+    prefetch.await.unwrap();
+    assert_eq!(cache.metrics().entries, 0, "nothing held after SHUTDOWN");
+    let report = cache.prefetch(&["k".to_string()]).await;
+    assert_eq!(report.failed[0].1.kind(), ErrorKind::Closed);
 }
 
 #[tokio::test]
