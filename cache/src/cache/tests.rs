@@ -386,6 +386,15 @@ fn gated_cache(
     (cache, fetch, gate)
 }
 
+/// Start a prefetch of `ids` in the background, as the extension does.
+fn spawn_prefetch(
+    cache: &SecretCache<Scripted, ManualClock>,
+    ids: Vec<String>,
+) -> tokio::task::JoinHandle<crate::PrefetchReport> {
+    let cache = cache.clone();
+    tokio::spawn(async move { cache.prefetch(&ids).await })
+}
+
 #[tokio::test]
 async fn readers_during_a_prefetch_wait_for_its_batch() {
     let (cache, fetch, gate) = gated_cache(Scripted::new());
@@ -393,10 +402,7 @@ async fn readers_during_a_prefetch_wait_for_its_batch() {
     for id in &ids {
         fetch.set(id, "v");
     }
-    let prefetch = tokio::spawn({
-        let cache = cache.clone();
-        async move { cache.prefetch(&ids).await }
-    });
+    let prefetch = spawn_prefetch(&cache, ids);
     settle().await;
     let mut readers = JoinSet::new();
     for _ in 0..10 {
@@ -423,10 +429,7 @@ async fn without_batch_reads_prefetch_one_by_one_under_the_same_flights() {
     fetch.set("a", "va");
     fetch.set("b", "vb");
     let ids = vec!["a".to_string(), "b".to_string(), "a".to_string()];
-    let prefetch = tokio::spawn({
-        let cache = cache.clone();
-        async move { cache.prefetch(&ids).await }
-    });
+    let prefetch = spawn_prefetch(&cache, ids);
     settle().await;
     let reader = tokio::spawn({
         let cache = cache.clone();
@@ -448,10 +451,7 @@ async fn without_batch_reads_prefetch_one_by_one_under_the_same_flights() {
 async fn a_cancelled_prefetch_leaves_no_flight_behind() {
     let (cache, fetch, gate) = gated_cache(Scripted::new());
     fetch.set("k", "v");
-    let prefetch = tokio::spawn({
-        let cache = cache.clone();
-        async move { cache.prefetch(&["k".to_string()]).await }
-    });
+    let prefetch = spawn_prefetch(&cache, vec!["k".to_string()]);
     settle().await;
     prefetch.abort();
     assert!(prefetch.await.unwrap_err().is_cancelled());
@@ -464,10 +464,7 @@ async fn a_cancelled_prefetch_leaves_no_flight_behind() {
 async fn a_batch_answered_after_close_is_not_stored() {
     let (cache, fetch, gate) = gated_cache(Scripted::new());
     fetch.set("k", "v");
-    let prefetch = tokio::spawn({
-        let cache = cache.clone();
-        async move { cache.prefetch(&["k".to_string()]).await }
-    });
+    let prefetch = spawn_prefetch(&cache, vec!["k".to_string()]);
     settle().await;
     cache.close();
     gate.add_permits(1);
