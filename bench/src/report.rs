@@ -159,7 +159,8 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         s,
         "\n## What one secret read costs a function\n\n\
          Sequential reads of the same secret after a warm-up; the ratio is against sidekey read \
-         through `ExtensionClient`, what the weather function does.\n"
+         through `ExtensionClient`, what the weather function does. The Rust reads run on a \
+         current-thread runtime, as both functions do.\n"
     );
     let base = r
         .reads
