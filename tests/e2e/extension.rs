@@ -442,7 +442,9 @@ async fn invoke_refreshes_values_near_expiry_while_frozen_in_between() {
     );
 
     // This INVOKE is answered from the cache (still fresh) while the
-    // extension refreshes in the background of the same INVOKE.
+    // extension refreshes in the background of the same INVOKE. Which key
+    // the function sees depends on who runs first: its read (the old key,
+    // at once) or the extension's refresh (the new one, already stored).
     assert!(invoke().await.response.is_some());
     lambda
         .sim
@@ -454,9 +456,10 @@ async fn invoke_refreshes_values_near_expiry_while_frozen_in_between() {
         2,
         "one refresh during the INVOKE"
     );
-    // The new key arrives without another upstream call: at the next
-    // invocation, unless a loaded machine made the refresh outlast INVOKE's
-    // 1 s budget (it then completes after the thaw, still in the background).
+    // The new key arrives without another upstream call: at the latest by
+    // the next invocation, unless a loaded machine made the refresh outlast
+    // INVOKE's 1 s budget (it then completes after the thaw, still in the
+    // background).
     let appids = || -> Vec<String> {
         openweather
             .seen()
@@ -472,7 +475,11 @@ async fn invoke_refreshes_values_near_expiry_while_frozen_in_between() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let keys = appids();
-    assert_eq!(keys[..2], ["key-v1", "key-v1"]);
+    assert_eq!(keys[0], "key-v1");
+    assert!(
+        keys.iter().all(|k| k == "key-v1" || k == "key-v2"),
+        "{keys:?}"
+    );
     assert_eq!(keys.last().map(String::as_str), Some("key-v2"), "{keys:?}");
     assert_eq!(proxy.calls("GetSecretValue"), 2, "no synchronous refetch");
 }
