@@ -198,7 +198,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     let value = Arc::clone(value);
                     let refresh = now >= slot.refresh_from && !in_backoff;
                     Counters::inc(&inner.counters.hits);
-                    if refresh && !state.flights.contains_key(key) {
+                    if refresh && !in_flight {
                         Counters::inc(&inner.counters.refreshes);
                         self.start_flight(&mut state, key);
                     }
@@ -216,7 +216,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 {
                     let value = Arc::clone(value);
                     Counters::inc(&inner.counters.stale);
-                    if !in_backoff && !state.flights.contains_key(key) {
+                    if !in_backoff && !in_flight {
                         Counters::inc(&inner.counters.refreshes);
                         self.start_flight(&mut state, key);
                     }
@@ -285,16 +285,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         }
         let value = result.map(|record| Arc::new(Cached::from_record(record)));
         let now = inner.clock.now();
-        let mut state = inner.lock();
-        state.flights.remove(key);
-        if state.closed {
-            return value;
-        }
-        match &value {
-            Ok(v) => inner.store(&mut state, key, Arc::clone(v), now),
-            Err(e) => inner.record_failure(&mut state, key, e, now),
-        }
-        value
+        inner.land(&mut inner.lock(), key, value, now)
     }
 
     /// Read past the cache entirely (TTL zero).
@@ -414,15 +405,8 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     let Some(tx) = batch.pending.remove(&key) else {
                         continue;
                     };
-                    state.flights.remove(&key);
                     let outcome = result.map(|record| Arc::new(Cached::from_record(record)));
-                    if !state.closed {
-                        match &outcome {
-                            Ok(value) => self.inner.store(&mut state, &key, Arc::clone(value), now),
-                            Err(e) => self.inner.record_failure(&mut state, &key, e, now),
-                        }
-                    }
-                    answers.push((tx, outcome));
+                    answers.push((tx, self.inner.land(&mut state, &key, outcome, now)));
                 }
             }
             for (tx, outcome) in answers {
@@ -486,6 +470,19 @@ impl<F, C: Clock> Inner<F, C> {
         // A panic elsewhere never leaves the map half-updated (every update
         // is a single insert or remove), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// End `key`'s flight with what upstream answered: keep the value (or
+    /// remember the failure) unless the cache was closed meanwhile.
+    fn land(&self, state: &mut State, key: &Key, outcome: Outcome, now: Instant) -> Outcome {
+        state.flights.remove(key);
+        if !state.closed {
+            match &outcome {
+                Ok(value) => self.store(state, key, Arc::clone(value), now),
+                Err(e) => self.record_failure(state, key, e, now),
+            }
+        }
+        outcome
     }
 
     fn store(&self, state: &mut State, key: &Key, value: Arc<Cached>, now: Instant) {
