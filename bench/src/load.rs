@@ -90,6 +90,12 @@ impl Conn {
     }
 }
 
+/// One GET on a connection of its own, closed after: status and body.
+pub async fn get_once(target: &Target) -> std::io::Result<(u16, Bytes)> {
+    let mut conn = Conn::open(target).await?;
+    conn.get().await.map_err(std::io::Error::other)
+}
+
 /// Drive `target` with `conns` connections: `warmup` unmeasured, then
 /// `measure` measured.
 pub async fn run(target: &Target, conns: usize, warmup: Duration, measure: Duration) -> Run {

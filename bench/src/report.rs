@@ -193,8 +193,8 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
          - {} concurrent cold reads of one secret: **{} GetSecretValue** upstream (proxy count; the \
          cache counted {}), {} of {} answered with the value.\n\
          - Under the load runs: {} hits, {} misses, {} upstream calls.\n\
-         - RSS (total = private + binary pages, KiB): {} = {} + {} idle after start-up; {} = {} + {} \
-         after all load runs; a fresh extension: {} = {} + {} idle, **{} = {} + {} with 1,000 cached \
+         - RSS (total = private + binary pages, KiB): {} idle after start-up; {} \
+         after all load runs; a fresh extension: {} idle, **{} with 1,000 cached \
          4 KiB secrets** (the binary's pages are clean and shared through the page cache; the \
          kernel maps them 64 KiB around each touched page, so they track the binary's size).\n\
          - Sizes: stripped binary {}, layer zip {}, edge zip {}.",
@@ -214,18 +214,10 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         r.hot_path.hits,
         r.hot_path.misses,
         r.hot_path.upstream_calls,
-        r.rss.idle.total_kib,
-        r.rss.idle.anon_kib,
-        r.rss.idle.file_kib,
-        r.rss.after_load.total_kib,
-        r.rss.after_load.anon_kib,
-        r.rss.after_load.file_kib,
-        r.rss.before_1000.total_kib,
-        r.rss.before_1000.anon_kib,
-        r.rss.before_1000.file_kib,
-        r.rss.with_1000.total_kib,
-        r.rss.with_1000.anon_kib,
-        r.rss.with_1000.file_kib,
+        r.rss.idle,
+        r.rss.after_load,
+        r.rss.before_1000,
+        r.rss.with_1000,
         bytes(r.sizes.binary),
         bytes(r.sizes.layer_zip),
         bytes(r.sizes.edge_zip),

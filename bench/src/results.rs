@@ -114,6 +114,17 @@ pub struct Resident {
     pub file_kib: u64,
 }
 
+/// `total = private + binary pages`, in KiB, as the report prints it.
+impl std::fmt::Display for Resident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} = {} + {}",
+            self.total_kib, self.anon_kib, self.file_kib
+        )
+    }
+}
+
 /// Resident memory of the extension at the points that matter.
 #[derive(Debug, Default, Serialize)]
 pub struct Rss {

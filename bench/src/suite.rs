@@ -14,7 +14,8 @@ use sidekey_cache::{CacheConfig, Fetch, Key, SecretCache};
 use sidekey_function::weather_client::ExtensionClient;
 use sidekey_function::{Embedded, SecretSource};
 use sidekey_tests::aws;
-use sidekey_tests::lambda::{session_token, Lambda, Options};
+use sidekey_tests::client::status_kib;
+use sidekey_tests::lambda::{session_token, vars, Lambda, Options};
 use sidekey_tests::moto::{free_port, Moto};
 use sidekey_tests::proxy::Proxy;
 
@@ -89,13 +90,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         path: format!("/secretsmanager/get?secretId={HOT}"),
         token: Some(token.clone()),
     };
-    let body = Conn::open(&hot)
-        .await
-        .expect("connect")
-        .get()
-        .await
-        .expect("first read")
-        .1;
+    let body = load::get_once(&hot).await.expect("first read").1;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = resident(ext_pid);
 
@@ -190,13 +185,6 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
     }
 }
 
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// The production log level: no per-request lines.
 const QUIET: (&str, &str) = ("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "info");
 
@@ -229,7 +217,7 @@ async fn start_up(proxy: &Proxy, prefetch: &[String]) -> (Lambda, Startup) {
     let ids = prefetch.join(",");
     let lambda = Lambda::start(Options {
         aws_endpoint: proxy.url(),
-        extension_env: env(&[("SIDEKEY_PREFETCH", &ids), QUIET]),
+        extension_env: vars(&[("SIDEKEY_PREFETCH", &ids), QUIET]),
         port: Some(port),
         ..Options::default()
     })
@@ -274,12 +262,7 @@ async fn metrics(target: &Target) -> Value {
         path: "/metrics".to_owned(),
         ..target.clone()
     };
-    let (_, body) = Conn::open(&target)
-        .await
-        .expect("connect")
-        .get()
-        .await
-        .expect("metrics");
+    let (_, body) = load::get_once(&target).await.expect("metrics");
     serde_json::from_slice(&body).unwrap_or(Value::Null)
 }
 
@@ -397,7 +380,7 @@ async fn cold_reads(moto: &Moto, sm: &aws_sdk_secretsmanager::Client) -> Cold {
     let proxy = Proxy::start(moto.addr()).await;
     let lambda = Lambda::start(Options {
         aws_endpoint: proxy.url(),
-        extension_env: env(&[QUIET]),
+        extension_env: vars(&[QUIET]),
         ..Options::default()
     })
     .await;
@@ -445,7 +428,7 @@ async fn thousand_secrets(
     }
     let lambda = Lambda::start(Options {
         aws_endpoint: moto.url(),
-        extension_env: env(&[QUIET]),
+        extension_env: vars(&[QUIET]),
         ..Options::default()
     })
     .await;
@@ -458,12 +441,7 @@ async fn thousand_secrets(
     };
     for i in 0..N {
         target.path = format!("/v1/bench%2Fbig%2F{i}");
-        let (status, _) = Conn::open(&target)
-            .await
-            .expect("connect")
-            .get()
-            .await
-            .expect("read");
+        let (status, _) = load::get_once(&target).await.expect("read");
         assert_eq!(status, 200, "bench/big/{i}");
     }
     let entries = metrics(&target).await["entries"].as_u64().unwrap_or(0);
@@ -479,18 +457,11 @@ async fn thousand_secrets(
 
 /// A process's resident memory, from /proc/PID/status.
 fn resident(pid: u32) -> Resident {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0)
-    };
+    let [total_kib, anon_kib, file_kib] = status_kib(pid, ["VmRSS:", "RssAnon:", "RssFile:"]);
     Resident {
-        total_kib: field("VmRSS:"),
-        anon_kib: field("RssAnon:"),
-        file_kib: field("RssFile:"),
+        total_kib,
+        anon_kib,
+        file_kib,
     }
 }
 

@@ -14,15 +14,7 @@ use sidekey_tests::stub::Stub;
 
 async fn env(moto: &Moto, proxy: &Proxy, extra: &[(&str, &str)]) -> Lambda {
     let _ = moto;
-    Lambda::start(Options {
-        aws_endpoint: proxy.url(),
-        extension_env: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Options::default()
-    })
-    .await
+    Lambda::start(Options::extension(proxy.url(), extra)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,23 +15,12 @@ use sidekey_tests::proxy::{Fault, Proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn opts(endpoint: String, env: &[(&str, &str)]) -> Options {
-    Options {
-        aws_endpoint: endpoint,
-        extension_env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Options::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_serves_stale_until_max_stale_then_fails_clearly_then_recovers() {
     let mut moto = Moto::start();
     let sm = aws::secrets(&moto.url()).await;
     aws::create_secret(&sm, "cached", "before-outage").await;
-    let lambda = Lambda::start(opts(
+    let lambda = Lambda::start(Options::extension(
         moto.url(),
         &[
             ("SECRETS_MANAGER_TTL", "2"),
@@ -117,7 +106,7 @@ async fn throttling_storm_keeps_cached_secrets_served_and_bounds_upstream_calls(
     for id in &ids {
         aws::create_secret(&sm, id, &format!("value-of-{id}")).await;
     }
-    let lambda = Lambda::start(opts(
+    let lambda = Lambda::start(Options::extension(
         proxy.url(),
         &[
             ("SECRETS_MANAGER_TTL", "1"),
@@ -178,7 +167,11 @@ async fn rotation_never_shows_an_error_and_refresh_now_sees_the_new_value() {
     let moto = Moto::start();
     let sm = aws::secrets(&moto.url()).await;
     aws::create_secret(&sm, "rotating", "old").await;
-    let lambda = Lambda::start(opts(moto.url(), &[("SECRETS_MANAGER_TTL", "1")])).await;
+    let lambda = Lambda::start(Options::extension(
+        moto.url(),
+        &[("SECRETS_MANAGER_TTL", "1")],
+    ))
+    .await;
     let (url, token) = (lambda.url(), lambda.token.clone());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
@@ -223,7 +216,7 @@ async fn load_at_saturation_has_no_errors_and_no_leak() {
     for i in 0..20 {
         aws::create_secret(&sm, &format!("load/{i}"), &value).await;
     }
-    let lambda = Lambda::start(opts(
+    let lambda = Lambda::start(Options::extension(
         moto.url(),
         &[("PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL", "info")],
     ))
@@ -314,7 +307,11 @@ async fn hostile_requests_get_documented_statuses_and_the_process_stays_healthy(
     let moto = Moto::start();
     let sm = aws::secrets(&moto.url()).await;
     aws::create_secret(&sm, "s", "hostile-test-secret").await;
-    let lambda = Lambda::start(opts(moto.url(), &[("SIDEKEY_MAX_CLIENT_CONNECTIONS", "8")])).await;
+    let lambda = Lambda::start(Options::extension(
+        moto.url(),
+        &[("SIDEKEY_MAX_CLIENT_CONNECTIONS", "8")],
+    ))
+    .await;
     let (port, token) = (lambda.port, lambda.token.clone());
     let req = |line: &str, headers: &str| -> Vec<u8> {
         format!("{line}\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n").into_bytes()
@@ -457,7 +454,7 @@ async fn hostile_requests_get_documented_statuses_and_the_process_stays_healthy(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_is_bound_to_loopback_only() {
     let moto = Moto::start();
-    let lambda = Lambda::start(opts(moto.url(), &[])).await;
+    let lambda = Lambda::start(Options::extension(moto.url(), &[])).await;
     let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
     let port_hex = format!(":{:04X}", lambda.port);
     let listening: Vec<&str> = tcp

@@ -54,12 +54,19 @@ pub async fn send(client: &reqwest::Client, url: &str, token: Option<&str>) -> A
 
 /// Resident set size of a process, in KiB (from /proc).
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
+    let [rss] = status_kib(pid, ["VmRSS:"]);
+    rss
+}
+
+/// Fields of `/proc/PID/status` given in KiB (`VmRSS:`, `RssAnon:`, ...),
+/// read from one snapshot; 0 for a field that is absent.
+pub fn status_kib<const N: usize>(pid: u32, fields: [&str; N]) -> [u64; N] {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    fields.map(|name| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    })
 }
