@@ -1,8 +1,9 @@
 //! [`AwsFetcher`]: the production [`Fetch`] over the official AWS SDK.
 //!
-//! One HTTPS stack (hyper 1 + rustls with ring, shared by both clients), the
-//! SDK's standard retry for a single read, and every SDK error classified
-//! into an [`ErrorKind`] here and nowhere else.
+//! One HTTPS stack (hyper 1 + rustls with ring, shared by both clients) and
+//! the SDK's standard retry for a single read. SDK errors are classified by
+//! the one protocol table ([`crate::protocol`]), as the edge's SigV4
+//! fetcher's are.
 
 use std::time::Duration;
 
@@ -13,10 +14,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use zeroize::Zeroizing;
 
 use crate::fetch::BatchItem;
-use crate::{
-    Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, Payload, Record, SecretRequest,
-    SecretValue,
-};
+use crate::protocol::{secret_record, unreadable_answer, SecretParts};
+use crate::{Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, Record, SecretRequest};
 
 /// Per-service operation timeouts (`None`: the SDK's default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,15 +90,16 @@ impl AwsFetcher {
             .send()
             .await
             .map_err(classify)?;
-        secret_record(
-            out.arn,
-            out.name,
-            out.version_id,
-            out.secret_string,
-            out.secret_binary.map(|b| b.into_inner()),
-            out.version_stages,
-            out.created_date,
-        )
+        // Move the SDK's buffers into wiped ones: no copy is left behind.
+        secret_record(SecretParts {
+            arn: out.arn,
+            name: out.name,
+            version_id: out.version_id,
+            string: out.secret_string.map(Zeroizing::new),
+            binary: out.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
+            stages: out.version_stages,
+            created: out.created_date.map(|d| epoch(&d)),
+        })
     }
 
     async fn get_parameter(&self, req: &ParameterRequest) -> Result<Record, Error> {
@@ -113,7 +113,7 @@ impl AwsFetcher {
             .map_err(classify)?;
         let p = out
             .parameter
-            .ok_or_else(|| Error::new(ErrorKind::Other, "GetParameter answered no parameter"))?;
+            .ok_or_else(|| unreadable_answer("GetParameter answered no parameter"))?;
         Ok(Record::Parameter(Parameter {
             arn: p.arn.unwrap_or_default(),
             name: p.name.unwrap_or_default(),
@@ -152,22 +152,25 @@ impl Fetch for AwsFetcher {
                 .iter()
                 .find(|id| designates(id, v.name.as_deref(), v.arn.as_deref()));
             let Some(id) = id.cloned() else { continue };
-            let record = secret_record(
-                v.arn,
-                v.name,
-                v.version_id,
-                v.secret_string,
-                v.secret_binary.map(|b| b.into_inner()),
-                v.version_stages,
-                v.created_date,
-            );
+            let record = secret_record(SecretParts {
+                arn: v.arn,
+                name: v.name,
+                version_id: v.version_id,
+                string: v.secret_string.map(Zeroizing::new),
+                binary: v.secret_binary.map(|b| Zeroizing::new(b.into_inner())),
+                stages: v.version_stages,
+                created: v.created_date.map(|d| epoch(&d)),
+            });
             items.push((id, record));
         }
         for e in out.errors.unwrap_or_default() {
             if let Some(id) = e.secret_id {
                 let code = e.error_code.unwrap_or_default();
                 let message = e.message.unwrap_or_else(|| code.clone());
-                items.push((id, Err(Error::new(kind_of_code(&code, None), message))));
+                items.push((
+                    id,
+                    Err(Error::new(ErrorKind::from_answer(&code, 400), message)),
+                ));
             }
         }
         Ok(items)
@@ -183,36 +186,6 @@ fn designates(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
             arn.strip_prefix(id)
                 .is_some_and(|rest| rest.len() == 7 && rest.starts_with('-'))
         })
-}
-
-fn secret_record(
-    arn: Option<String>,
-    name: Option<String>,
-    version_id: Option<String>,
-    string: Option<String>,
-    binary: Option<Vec<u8>>,
-    stages: Option<Vec<String>>,
-    created: Option<DateTime>,
-) -> Result<Record, Error> {
-    // Move the SDK's buffers into wiped ones: no copy is left behind.
-    let payload = match (string, binary) {
-        (Some(s), _) => Payload::String(Zeroizing::new(s)),
-        (None, Some(b)) => Payload::Binary(Zeroizing::new(b)),
-        (None, None) => {
-            return Err(Error::new(
-                ErrorKind::Other,
-                "the secret version has no value",
-            ))
-        }
-    };
-    Ok(Record::Secret(SecretValue {
-        arn: arn.unwrap_or_default(),
-        name: name.unwrap_or_default(),
-        version_id: version_id.unwrap_or_default(),
-        payload,
-        version_stages: stages.unwrap_or_default(),
-        created_date: created.map(|d| epoch(&d)),
-    }))
 }
 
 fn epoch(d: &DateTime) -> f64 {
@@ -236,63 +209,29 @@ fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpRe
         SdkError::DispatchFailure(_) => {
             Error::new(ErrorKind::Connection, "could not reach the AWS endpoint")
         }
+        // An answer that could not be read: a 2xx cut short or garbled is
+        // transient (the last good value stays), an error status keeps its kind.
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
-            Error::new(
-                kind_of_status(status),
-                format!("unreadable answer from AWS (HTTP {status})"),
-            )
+            if (200..300).contains(&status) {
+                unreadable_answer(&format!("HTTP {status}"))
+            } else {
+                Error::new(
+                    ErrorKind::from_status(status),
+                    format!("unreadable answer from AWS (HTTP {status})"),
+                )
+            }
         }
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("Unknown");
             let status = s.raw().status().as_u16();
             let message = s.err().message().unwrap_or(code);
             Error::new(
-                kind_of_code(code, Some(status)),
+                ErrorKind::from_answer(code, status),
                 format!("{code}: {message}"),
             )
         }
         _ => Error::new(ErrorKind::Other, "the AWS request could not be built"),
-    }
-}
-
-fn kind_of_code(code: &str, status: Option<u16>) -> ErrorKind {
-    match code {
-        "ResourceNotFoundException"
-        | "ParameterNotFound"
-        | "ParameterVersionNotFound"
-        | "ParameterVersionLabelNotFound" => ErrorKind::NotFound,
-        "AccessDeniedException"
-        | "AccessDenied"
-        | "UnrecognizedClientException"
-        | "InvalidSignatureException"
-        | "ExpiredTokenException"
-        | "IncompleteSignature" => ErrorKind::AccessDenied,
-        "DecryptionFailure" | "InvalidKeyId" | "KMSAccessDeniedException" => ErrorKind::Decryption,
-        "InvalidParameterException"
-        | "InvalidRequestException"
-        | "ValidationException"
-        | "InvalidParameterValue" => ErrorKind::InvalidRequest,
-        "ThrottlingException"
-        | "Throttling"
-        | "TooManyRequestsException"
-        | "RequestLimitExceeded"
-        | "ThrottledException" => ErrorKind::Throttled,
-        "InternalServiceError"
-        | "InternalServerError"
-        | "InternalFailure"
-        | "ServiceUnavailable" => ErrorKind::Unavailable,
-        _ => status.map_or(ErrorKind::Other, kind_of_status),
-    }
-}
-
-fn kind_of_status(status: u16) -> ErrorKind {
-    match status {
-        429 => ErrorKind::Throttled,
-        500..=599 => ErrorKind::Unavailable,
-        401 | 403 => ErrorKind::AccessDenied,
-        404 => ErrorKind::NotFound,
-        _ => ErrorKind::Other,
     }
 }
 
@@ -311,19 +250,5 @@ mod tests {
             Some(arn)
         ));
         assert!(!designates("app/ke", Some("app/key"), Some(arn)));
-    }
-
-    #[test]
-    fn codes_classify() {
-        assert_eq!(
-            kind_of_code("ResourceNotFoundException", Some(400)),
-            ErrorKind::NotFound
-        );
-        assert_eq!(
-            kind_of_code("ThrottlingException", Some(400)),
-            ErrorKind::Throttled
-        );
-        assert_eq!(kind_of_code("Whatever", Some(503)), ErrorKind::Unavailable);
-        assert_eq!(kind_of_code("Whatever", Some(400)), ErrorKind::Other);
     }
 }

@@ -48,23 +48,6 @@ impl ErrorKind {
                 | ErrorKind::Connection
         )
     }
-
-    /// A stable, machine-readable name (used as the error code on the wire).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::NotFound => "ResourceNotFoundException",
-            ErrorKind::AccessDenied => "AccessDeniedException",
-            ErrorKind::InvalidRequest => "InvalidRequestException",
-            ErrorKind::Decryption => "DecryptionFailure",
-            ErrorKind::Throttled => "ThrottlingException",
-            ErrorKind::Unavailable => "ServiceUnavailable",
-            ErrorKind::Timeout => "Timeout",
-            ErrorKind::Connection => "ConnectionError",
-            ErrorKind::Unsupported => "Unsupported",
-            ErrorKind::Closed => "Closed",
-            ErrorKind::Other => "UpstreamError",
-        }
-    }
 }
 
 impl fmt::Display for ErrorKind {

@@ -23,6 +23,8 @@ and the Lambda lifecycle around it, and the edge function embeds it as is.
 * [`key`]: what is asked for ([`Key`], [`SecretRequest`], [`ParameterRequest`]).
 * [`record`]: what comes back ([`Record`]) and how it is kept ([`Cached`]).
 * [`fetch`]: the upstream seam ([`Fetch`]).
+* [`protocol`]: the AWS JSON protocol: error codes to [`ErrorKind`] and
+  back, answers to [`Record`]s, the wire bodies. Both fetchers feed it.
 * `cache`: the policy itself ([`SecretCache`]).
 * [`clock`]: injected time, so TTL logic is tested without sleeping.
 * `aws` (feature `aws-sdk`): [`AwsFetcher`] over the official AWS SDK.
@@ -38,6 +40,7 @@ mod error;
 pub mod fetch;
 pub mod key;
 mod metrics;
+pub mod protocol;
 pub mod record;
 
 #[cfg(test)]

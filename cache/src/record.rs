@@ -10,13 +10,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::key::Kind;
+use crate::protocol::{
+    decode_binary, ParameterEnvelope, ParameterFields, ParameterWire, SecretFields, SecretWire,
+};
 use crate::{Error, ErrorKind};
 
 /// A secret's payload: `SecretString` or `SecretBinary`. Wiped on drop.
@@ -101,63 +103,9 @@ pub enum Record {
     Parameter(Parameter),
 }
 
-// ---- wire shapes (AWS JSON 1.1, as the services and the official extension answer) ----
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct SecretWire<'a> {
-    #[serde(rename = "ARN")]
-    arn: &'a str,
-    name: &'a str,
-    version_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret_string: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "base64_opt")]
-    secret_binary: Option<&'a [u8]>,
-    version_stages: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created_date: Option<f64>,
-}
-
-fn base64_opt<S: Serializer>(v: &Option<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        // The encoded form is as secret as the value: build it in a wiped buffer.
-        Some(b) => {
-            let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(b));
-            s.serialize_str(&encoded)
-        }
-        None => s.serialize_none(),
-    }
-}
-
-#[derive(Serialize)]
-struct ParameterEnvelope<'a> {
-    #[serde(rename = "Parameter")]
-    parameter: ParameterWire<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ParameterWire<'a> {
-    #[serde(rename = "ARN")]
-    arn: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_modified_date: Option<f64>,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    selector: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source_result: Option<&'a str>,
-    r#type: &'a str,
-    value: &'a str,
-    version: i64,
-}
-
 /// Non-secret facts about a cached value.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Meta {
+struct Meta {
     /// Which service it came from.
     pub kind: Kind,
     /// Full ARN.
@@ -188,25 +136,6 @@ impl fmt::Debug for Cached {
             )
             .finish()
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SecretFields {
-    secret_string: Option<Zeroizing<String>>,
-    secret_binary: Option<Zeroizing<String>>,
-}
-
-#[derive(Deserialize)]
-struct ParameterFields {
-    #[serde(rename = "Parameter")]
-    parameter: ParameterValue,
-}
-
-#[derive(Deserialize)]
-struct ParameterValue {
-    #[serde(rename = "Value")]
-    value: Zeroizing<String>,
 }
 
 impl Cached {
@@ -267,11 +196,6 @@ impl Cached {
         Cached { meta, json }
     }
 
-    /// Non-secret facts: kind, ARN, name, version.
-    pub fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
     /// The wire body, as the service would have answered.
     pub fn json(&self) -> &[u8] {
         &self.json
@@ -296,11 +220,7 @@ impl Cached {
                 match (f.secret_string, f.secret_binary) {
                     (Some(s), _) => Ok(s),
                     (None, Some(b64)) => {
-                        let bytes = Zeroizing::new(
-                            base64::engine::general_purpose::STANDARD
-                                .decode(b64.as_bytes())
-                                .map_err(|_| invalid("SecretBinary is not valid base64"))?,
-                        );
+                        let bytes = decode_binary(&b64)?;
                         let text = std::str::from_utf8(&bytes)
                             .map_err(|_| invalid("the binary secret is not UTF-8 text"))?;
                         Ok(Zeroizing::new(text.to_owned()))

@@ -1,0 +1,427 @@
+//! The AWS JSON 1.1 protocol of Secrets Manager and Parameter Store, owned
+//! in one place.
+//!
+//! Two fetchers speak it (the AWS SDK one in the extension, the lean SigV4
+//! one at the edge) and the extension speaks it back to functions; a
+//! function's client reads it again. If each kept its own table of error
+//! codes, the tables would drift (they did: one knew `InvalidKeyId`, the
+//! other `MissingAuthenticationToken`). So this module holds:
+//!
+//! * the error vocabulary: AWS error codes and HTTP statuses to
+//!   [`ErrorKind`] ([`ErrorKind::from_code`], [`ErrorKind::from_status`]) and
+//!   back ([`ErrorKind::as_str`]), and error answers to [`Error`]
+//!   ([`error_answer`]);
+//! * the records: a `GetSecretValue` answer to a [`Record`]
+//!   ([`secret_value_answer`], [`secret_record`]), and the wire bodies the
+//!   cache serializes once per value;
+//! * `SecretBinary`'s base64 ([`decode_binary`]).
+//!
+//! Nothing here performs I/O; every function is pure and tested below.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::{Error, ErrorKind, Payload, Record, SecretValue};
+
+/// The most of a service's error message kept (it ends up in logs and in
+/// error bodies; it names ids, never values, but need not be long).
+const MAX_MESSAGE: usize = 200;
+
+impl ErrorKind {
+    /// The code put on the wire as `__type`. For the kinds AWS has a code
+    /// for, it is AWS's (`ResourceNotFoundException`...), so a function
+    /// that switches from the SDK to the extension sees the same names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "ResourceNotFoundException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
+            ErrorKind::InvalidRequest => "InvalidRequestException",
+            ErrorKind::Decryption => "DecryptionFailure",
+            ErrorKind::Throttled => "ThrottlingException",
+            ErrorKind::Unavailable => "ServiceUnavailable",
+            ErrorKind::Timeout => "Timeout",
+            ErrorKind::Connection => "ConnectionError",
+            ErrorKind::Unsupported => "Unsupported",
+            ErrorKind::Closed => "Closed",
+            ErrorKind::Other => "UpstreamError",
+        }
+    }
+
+    /// The kind of an error code: AWS's codes for both services (a
+    /// namespace prefix such as `com.amazonaws.secretsmanager#` is ignored),
+    /// and every code [`ErrorKind::as_str`] writes, so an answer of the
+    /// extension reads back as the kind it was. `None` for a code nobody
+    /// listed here: the caller falls back to the status.
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        let code = code.rsplit('#').next().unwrap_or(code);
+        Some(match code {
+            "ResourceNotFoundException"
+            | "ParameterNotFound"
+            | "ParameterVersionNotFound"
+            | "ParameterVersionLabelNotFound" => ErrorKind::NotFound,
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "IncompleteSignature"
+            | "MissingAuthenticationToken"
+            | "ExpiredTokenException" => ErrorKind::AccessDenied,
+            "DecryptionFailure" | "InvalidKeyId" | "KMSAccessDeniedException" => {
+                ErrorKind::Decryption
+            }
+            "InvalidParameterException"
+            | "InvalidRequestException"
+            | "ValidationException"
+            | "InvalidParameterValue" => ErrorKind::InvalidRequest,
+            "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ThrottledException" => ErrorKind::Throttled,
+            "InternalServiceError"
+            | "InternalServerError"
+            | "InternalFailure"
+            | "ServiceUnavailable" => ErrorKind::Unavailable,
+            "Timeout" => ErrorKind::Timeout,
+            "ConnectionError" => ErrorKind::Connection,
+            "Unsupported" => ErrorKind::Unsupported,
+            "Closed" => ErrorKind::Closed,
+            "UpstreamError" => ErrorKind::Other,
+            _ => return None,
+        })
+    }
+
+    /// The kind of an error answer that carries no code we know.
+    pub fn from_status(status: u16) -> ErrorKind {
+        match status {
+            429 => ErrorKind::Throttled,
+            500..=599 => ErrorKind::Unavailable,
+            401 | 403 => ErrorKind::AccessDenied,
+            404 => ErrorKind::NotFound,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// The kind of an error answer: its code if known, else its status.
+    pub fn from_answer(code: &str, status: u16) -> ErrorKind {
+        ErrorKind::from_code(code).unwrap_or_else(|| ErrorKind::from_status(status))
+    }
+}
+
+/// An error answer's body: `{"__type": CODE, "message"|"Message": TEXT}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "__type", default)]
+    code: String,
+    #[serde(alias = "Message", default)]
+    message: String,
+}
+
+/// Classify a non-2xx answer: by its `__type`, else by its status. The
+/// message keeps the status, the code and the service's own (short) text.
+pub fn error_answer(status: u16, body: &[u8]) -> Error {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let (code, message) = match &parsed {
+        Some(b) => (
+            b.code.rsplit('#').next().unwrap_or_default(),
+            b.message.as_str(),
+        ),
+        None => ("", ""),
+    };
+    let kind = ErrorKind::from_answer(code, status);
+    let message: String = message.chars().take(MAX_MESSAGE).collect();
+    let code = if code.is_empty() {
+        "no error code"
+    } else {
+        code
+    };
+    Error::new(kind, format!("HTTP {status} {code}: {message}"))
+}
+
+/// A 2xx answer that could not be read: cut short, garbled or not what the
+/// operation returns. Transient: the service answered, the bytes did not
+/// arrive whole (a proxy, a dropped connection), so the cache keeps serving
+/// the last good value and retries, instead of dropping it as it would for
+/// a definite answer such as not-found.
+pub fn unreadable_answer(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("{what}: the answer could not be read"),
+    )
+}
+
+/// The parts of a `GetSecretValue` (or `BatchGetSecretValue` item) answer,
+/// as both fetchers get them.
+#[derive(Default)]
+pub struct SecretParts {
+    /// `ARN`.
+    pub arn: Option<String>,
+    /// `Name`.
+    pub name: Option<String>,
+    /// `VersionId`.
+    pub version_id: Option<String>,
+    /// `SecretString`, moved in (never copied).
+    pub string: Option<Zeroizing<String>>,
+    /// `SecretBinary`, already decoded, moved in.
+    pub binary: Option<Zeroizing<Vec<u8>>>,
+    /// `VersionStages`.
+    pub stages: Option<Vec<String>>,
+    /// `CreatedDate`, epoch seconds.
+    pub created: Option<f64>,
+}
+
+/// Build the record of a secret version. A version with neither
+/// `SecretString` nor `SecretBinary` is an unreadable answer.
+pub fn secret_record(parts: SecretParts) -> Result<Record, Error> {
+    let payload = match (parts.string, parts.binary) {
+        (Some(s), _) => Payload::String(s),
+        (None, Some(b)) => Payload::Binary(b),
+        (None, None) => return Err(unreadable_answer("GetSecretValue answered no value")),
+    };
+    Ok(Record::Secret(SecretValue {
+        arn: parts.arn.unwrap_or_default(),
+        name: parts.name.unwrap_or_default(),
+        version_id: parts.version_id.unwrap_or_default(),
+        payload,
+        version_stages: parts.stages.unwrap_or_default(),
+        created_date: parts.created,
+    }))
+}
+
+/// Decode `SecretBinary`'s base64 into a wiped buffer.
+pub fn decode_binary(b64: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| unreadable_answer("SecretBinary is not valid base64"))
+}
+
+/// `GetSecretValue`'s answer as read off the wire.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretValueAnswer {
+    #[serde(rename = "ARN")]
+    arn: Option<String>,
+    name: Option<String>,
+    version_id: Option<String>,
+    secret_string: Option<Zeroizing<String>>,
+    secret_binary: Option<Zeroizing<String>>,
+    version_stages: Option<Vec<String>>,
+    created_date: Option<f64>,
+}
+
+/// Read a 2xx `GetSecretValue` answer into a [`Record`].
+pub fn secret_value_answer(body: &[u8]) -> Result<Record, Error> {
+    let out: SecretValueAnswer = serde_json::from_slice(body)
+        .map_err(|_| unreadable_answer("GetSecretValue answered malformed JSON"))?;
+    let binary = match (&out.secret_string, &out.secret_binary) {
+        (None, Some(b64)) => Some(decode_binary(b64)?),
+        _ => None,
+    };
+    secret_record(SecretParts {
+        arn: out.arn,
+        name: out.name,
+        version_id: out.version_id,
+        string: out.secret_string,
+        binary,
+        stages: out.version_stages,
+        created: out.created_date,
+    })
+}
+
+// ---- the bodies the cache serializes once per value ----
+
+/// `GetSecretValue`'s answer, as the extension writes it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SecretWire<'a> {
+    #[serde(rename = "ARN")]
+    pub arn: &'a str,
+    pub name: &'a str,
+    pub version_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "base64_opt")]
+    pub secret_binary: Option<&'a [u8]>,
+    pub version_stages: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<f64>,
+}
+
+fn base64_opt<S: Serializer>(v: &Option<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        // The encoded form is as secret as the value: build it in a wiped buffer.
+        Some(b) => {
+            let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(b));
+            s.serialize_str(&encoded)
+        }
+        None => s.serialize_none(),
+    }
+}
+
+/// `GetParameter`'s answer, as the extension writes it.
+#[derive(Serialize)]
+pub(crate) struct ParameterEnvelope<'a> {
+    #[serde(rename = "Parameter")]
+    pub parameter: ParameterWire<'a>,
+}
+
+/// The `Parameter` object of `GetParameter`'s answer.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ParameterWire<'a> {
+    #[serde(rename = "ARN")]
+    pub arn: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified_date: Option<f64>,
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_result: Option<&'a str>,
+    pub r#type: &'a str,
+    pub value: &'a str,
+    pub version: i64,
+}
+
+/// The value fields of a cached `GetSecretValue` body, read back.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SecretFields {
+    pub secret_string: Option<Zeroizing<String>>,
+    pub secret_binary: Option<Zeroizing<String>>,
+}
+
+/// The value of a cached `GetParameter` body, read back.
+#[derive(Deserialize)]
+pub(crate) struct ParameterFields {
+    #[serde(rename = "Parameter")]
+    pub parameter: ParameterValue,
+}
+
+/// See [`ParameterFields`].
+#[derive(Deserialize)]
+pub(crate) struct ParameterValue {
+    #[serde(rename = "Value")]
+    pub value: Zeroizing<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [ErrorKind; 11] = [
+        ErrorKind::NotFound,
+        ErrorKind::AccessDenied,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Decryption,
+        ErrorKind::Throttled,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
+        ErrorKind::Connection,
+        ErrorKind::Unsupported,
+        ErrorKind::Closed,
+        ErrorKind::Other,
+    ];
+
+    #[test]
+    fn every_code_we_write_reads_back_as_its_kind() {
+        for kind in ALL {
+            assert_eq!(ErrorKind::from_code(kind.as_str()), Some(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn codes_of_both_services_classify() {
+        for (code, kind) in [
+            ("ResourceNotFoundException", ErrorKind::NotFound),
+            ("ParameterNotFound", ErrorKind::NotFound),
+            ("ParameterVersionNotFound", ErrorKind::NotFound),
+            ("MissingAuthenticationToken", ErrorKind::AccessDenied),
+            ("ExpiredTokenException", ErrorKind::AccessDenied),
+            ("InvalidKeyId", ErrorKind::Decryption),
+            ("KMSAccessDeniedException", ErrorKind::Decryption),
+            ("ThrottledException", ErrorKind::Throttled),
+            ("RequestLimitExceeded", ErrorKind::Throttled),
+            (
+                "com.amazonaws.secretsmanager#DecryptionFailure",
+                ErrorKind::Decryption,
+            ),
+            ("InternalServiceError", ErrorKind::Unavailable),
+        ] {
+            assert_eq!(ErrorKind::from_code(code), Some(kind), "{code}");
+        }
+        assert_eq!(ErrorKind::from_code("Whatever"), None);
+        assert_eq!(
+            ErrorKind::from_answer("Whatever", 503),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(ErrorKind::from_answer("Whatever", 400), ErrorKind::Other);
+        assert_eq!(ErrorKind::from_answer("", 429), ErrorKind::Throttled);
+    }
+
+    #[test]
+    fn error_answers_classify_by_type_then_status() {
+        let cases: [(u16, &str, ErrorKind); 6] = [
+            (
+                400,
+                r#"{"__type":"ResourceNotFoundException","message":"no"}"#,
+                ErrorKind::NotFound,
+            ),
+            (
+                400,
+                r#"{"__type":"com.amazonaws.secretsmanager#DecryptionFailure","Message":"kms"}"#,
+                ErrorKind::Decryption,
+            ),
+            (503, "<html>", ErrorKind::Unavailable),
+            (429, "", ErrorKind::Throttled),
+            (403, "{}", ErrorKind::AccessDenied),
+            (418, r#"{"__type":"Whatever"}"#, ErrorKind::Other),
+        ];
+        for (status, body, kind) in cases {
+            assert_eq!(error_answer(status, body.as_bytes()).kind(), kind, "{body}");
+        }
+        let e = error_answer(
+            400,
+            br#"{"__type":"x#ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#,
+        );
+        assert_eq!(
+            e.message(),
+            "HTTP 400 ResourceNotFoundException: Secrets Manager can't find the specified secret."
+        );
+    }
+
+    #[test]
+    fn secret_value_answers_parse_string_and_binary() {
+        let r = secret_value_answer(br#"{"ARN":"arn:a","Name":"n","VersionId":"v","SecretString":"{\"apikey\":\"k\"}","VersionStages":["AWSCURRENT"],"CreatedDate":1.5}"#).unwrap();
+        let Record::Secret(s) = r else {
+            panic!("not a secret")
+        };
+        assert_eq!(s.created_date, Some(1.5));
+        assert!(matches!(&s.payload, Payload::String(v) if v.as_str() == r#"{"apikey":"k"}"#));
+        let r =
+            secret_value_answer(br#"{"ARN":"a","Name":"n","VersionId":"v","SecretBinary":"aGk="}"#)
+                .unwrap();
+        let Record::Secret(s) = r else {
+            panic!("not a secret")
+        };
+        assert!(matches!(&s.payload, Payload::Binary(b) if b.as_slice() == b"hi"));
+    }
+
+    #[test]
+    fn unreadable_2xx_answers_are_transient() {
+        for body in [
+            &b"{}"[..],
+            b"{\"ARN\":\"a\",\"SecretStr",
+            b"<html>",
+            b"",
+            b"{\"SecretBinary\":\"not base64!\"}",
+        ] {
+            let e = secret_value_answer(body).unwrap_err();
+            assert!(e.is_transient(), "{e}");
+        }
+    }
+}
