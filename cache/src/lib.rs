@@ -46,7 +46,7 @@ mod testutil;
 #[cfg(feature = "aws-sdk")]
 pub use aws::{AwsFetcher, Timeouts};
 pub use cache::{PrefetchReport, SecretCache};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, RestoreDetector, SystemClock, WallClock};
 pub use config::CacheConfig;
 pub use error::{Error, ErrorKind};
 pub use fetch::Fetch;
