@@ -47,7 +47,7 @@ mod testutil;
 pub use aws::{AwsFetcher, Timeouts};
 pub use cache::{PrefetchReport, SecretCache};
 pub use clock::{Clock, ManualClock, RestoreDetector, SystemClock, WallClock};
-pub use config::CacheConfig;
+pub use config::{CacheConfig, DEFAULT_DEADLINE};
 pub use error::{Error, ErrorKind};
 pub use fetch::Fetch;
 pub use key::{Key, Kind, ParameterRequest, SecretRequest};
