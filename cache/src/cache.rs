@@ -1,26 +1,42 @@
 //! [`SecretCache`]: single flight, TTL with jitter, refresh-ahead,
-//! serve-stale with backoff, negative caching and a bounded LRU.
+//! serve-stale with backoff, negative caching, a bounded LRU, and a deadline
+//! on everything that waits for upstream.
 //!
 //! All state sits behind one `std::sync::Mutex`. No lock is ever held across
 //! an `.await` and the critical sections are a hash lookup and a few
 //! comparisons, so a blocking mutex is cheaper than an async one (the same
-//! reasoning as mini-redis's `Db`). Upstream reads run in spawned tasks, so a
-//! caller that goes away (a dropped HTTP request) never cancels a read other
-//! callers are waiting on.
+//! reasoning as mini-redis's `Db`).
+//!
+//! Two clocks: TTLs, staleness and backoff are read from the injected
+//! [`Clock`] (a restore can make it lie, see [`SecretCache::expire_all`]);
+//! deadlines and waits are tokio timers, so tests run them on paused time.
+//!
+//! * [`flight`]: the shared upstream read per key and its deadline;
+//! * [`slot`]: what is kept per key and how an answer lands;
+//! * [`prefetch`]: the start-up batch load.
+
+mod flight;
+mod prefetch;
+mod slot;
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lru::LruCache;
-use tokio::sync::watch;
+use tokio::sync::Semaphore;
+use tokio::time::Instant as Deadline;
 
+use self::flight::{deadline_passed, wait_until, Flight};
+use self::slot::{Failure, Slot, FAILURE_ENTRIES};
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::{Counters, Metrics};
-use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key, Record};
+use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key};
+
+pub use self::prefetch::PrefetchReport;
 
 type Outcome = Result<Arc<Cached>, Error>;
-type Flight = watch::Receiver<Option<Outcome>>;
 
 /// A cache of secrets and parameters in front of a [`Fetch`]er.
 ///
@@ -49,47 +65,32 @@ struct Inner<F, C> {
     config: CacheConfig,
     state: Mutex<State>,
     counters: Counters,
+    /// Bounds upstream calls in flight at once ([`CacheConfig::max_upstream`]).
+    upstream: Semaphore,
 }
 
 struct State {
-    /// Unbounded by the crate; [`Inner::enforce_bounds`] applies our bounds.
+    /// Values. Unbounded by the crate; [`Inner::land`] applies our bounds.
     entries: LruCache<Key, Slot>,
+    /// Failures of keys without a value, bounded apart from the values.
+    failures: LruCache<Key, Failure>,
     bytes: usize,
     flights: HashMap<Key, Flight>,
+    /// The id of the last flight registered.
+    next_flight: u64,
     closed: bool,
 }
 
-/// What the cache knows about one key.
-struct Slot {
-    /// The last good value, if any and if still allowed to be served.
-    value: Option<Arc<Cached>>,
-    /// Served as fresh until then.
-    fresh_until: Instant,
-    /// A hit from then on starts a background refresh.
-    refresh_from: Instant,
-    /// Past `fresh_until`, served while upstream fails transiently until then.
-    stale_until: Instant,
-    /// The last failed read, while it stands.
-    failure: Option<Failure>,
-    /// Bytes charged to this slot.
-    size: usize,
-}
-
-struct Failure {
-    error: Error,
-    /// Consecutive transient failures (drives the backoff).
-    count: u32,
-    /// No upstream read for this key before then.
-    retry_at: Instant,
-}
-
-/// What [`SecretCache::prefetch`] did.
-#[derive(Debug, Default)]
-pub struct PrefetchReport {
-    /// Ids now cached.
-    pub loaded: Vec<String>,
-    /// Ids that could not be read, with why.
-    pub failed: Vec<(String, Error)>,
+/// What [`SecretCache::refresh_due`] did, for the extension's log line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Refreshes this call started.
+    pub started: usize,
+    /// Upstream reads it waited for (its own and those already in flight).
+    pub waited_for: usize,
+    /// Of those, how many did not answer in time: they ran out of their
+    /// deadline, or were still in flight when the budget ran out.
+    pub timed_out: usize,
 }
 
 /// How a read treats the cache.
@@ -104,8 +105,21 @@ enum Plan {
     Done(Outcome),
     Wait {
         flight: Flight,
-        stale: Option<(Arc<Cached>, Instant)>,
+        /// A value to fall back on if the flight is slow or fails
+        /// transiently, and until when it may be served.
+        stale: Option<(Arc<Cached>, std::time::Instant)>,
     },
+}
+
+/// What a slot tells a cached read.
+enum Verdict {
+    /// Answer with this value (a hit or a stale serve), maybe starting a
+    /// background refresh.
+    Answer { value: Arc<Cached>, refresh: bool },
+    /// Wait for upstream, falling back on this value if given.
+    Wait(Option<(Arc<Cached>, std::time::Instant)>),
+    /// Answer with the failure that stands.
+    Fail(Error),
 }
 
 impl<F: Fetch> SecretCache<F, SystemClock> {
@@ -118,6 +132,8 @@ impl<F: Fetch> SecretCache<F, SystemClock> {
 impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// A cache over `fetcher` reading time from `clock`.
     pub fn with_clock(fetcher: F, config: CacheConfig, clock: C) -> Self {
+        let failures = NonZeroUsize::new(FAILURE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
+        let upstream = Semaphore::new(config.max_upstream.max(1));
         Self {
             inner: Arc::new(Inner {
                 fetcher,
@@ -125,11 +141,14 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 config,
                 state: Mutex::new(State {
                     entries: LruCache::unbounded(),
+                    failures: LruCache::new(failures),
                     bytes: 0,
                     flights: HashMap::new(),
+                    next_flight: 0,
                     closed: false,
                 }),
                 counters: Counters::default(),
+                upstream,
             }),
         }
     }
@@ -139,14 +158,11 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         &self.inner.config
     }
 
-    /// The fetcher behind the cache.
-    pub fn fetcher(&self) -> &F {
-        &self.inner.fetcher
-    }
-
     /// Read `key`: from the cache when fresh, else from upstream (one call
-    /// however many callers ask at once), else a stale value while upstream
-    /// fails transiently and `max_stale` allows.
+    /// however many callers ask at once). An expired value still within
+    /// `max_stale` is answered if the refresh fails transiently or has not
+    /// answered within `stale_wait`; without one the read ends by the kind's
+    /// deadline, with [`ErrorKind::Timeout`] if upstream is silent.
     pub async fn get(&self, key: &Key) -> Result<Arc<Cached>, Error> {
         self.read(key, Mode::Cached).await
     }
@@ -159,23 +175,31 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
 
     async fn read(&self, key: &Key, mode: Mode) -> Outcome {
         let inner = &self.inner;
-        if inner.config.ttl(key.kind()).is_zero() {
+        if !inner.config.caching_enabled(key.kind()) {
             return self.read_uncached(key).await;
         }
-        let plan = self.plan(key, mode);
-        match plan {
-            Plan::Done(outcome) => outcome,
-            Plan::Wait { mut flight, stale } => {
-                let outcome = wait(&mut flight).await;
-                match (outcome, stale) {
-                    (Err(e), Some((value, stale_until)))
-                        if e.is_transient() && inner.clock.now() < stale_until =>
-                    {
-                        Counters::inc(&inner.counters.stale);
-                        Ok(value)
-                    }
-                    (outcome, _) => outcome,
-                }
+        let began = Deadline::now();
+        let (mut flight, stale) = match self.plan(key, mode) {
+            Plan::Done(outcome) => return outcome,
+            Plan::Wait { flight, stale } => (flight, stale),
+        };
+        let Some((value, stale_until)) = stale else {
+            // Nothing to fall back on: wait for upstream, never past our own
+            // deadline (the flight may be a prefetch's, with a later one).
+            let until = began + inner.config.deadline(key.kind());
+            return wait_until(&mut flight.rx, until)
+                .await
+                .unwrap_or_else(|| Err(deadline_passed(key.kind())));
+        };
+        // Counted from the refresh's start: once it has been slow for
+        // `stale_wait`, every reader gets the old value at once.
+        let patience = flight.started + inner.config.stale_wait;
+        match wait_until(&mut flight.rx, patience).await {
+            Some(Err(e)) if !(e.is_transient() && inner.clock.now() < stale_until) => Err(e),
+            Some(Ok(fresh)) => Ok(fresh),
+            Some(Err(_)) | None => {
+                Counters::inc(&inner.counters.stale);
+                Ok(value)
             }
         }
     }
@@ -189,253 +213,164 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         if state.closed {
             return Plan::Done(Err(closed()));
         }
-        let mut stale = None;
         let in_flight = state.flights.contains_key(key);
-        if let Some(slot) = state.entries.get(key) {
-            let in_backoff = slot.failure.as_ref().is_some_and(|f| now < f.retry_at);
-            match (&slot.value, mode) {
-                (Some(value), Mode::Cached) if now < slot.fresh_until => {
-                    let value = Arc::clone(value);
-                    let refresh = now >= slot.refresh_from && !in_backoff;
+        let verdict = match (mode, state.entries.get_mut(key)) {
+            (Mode::RefreshNow, _) => Verdict::Wait(None),
+            (Mode::Cached, Some(slot)) => {
+                slot.read = true;
+                let in_backoff = slot.failure.as_ref().is_some_and(|f| now < f.retry_at);
+                let value = Arc::clone(&slot.value);
+                if now < slot.fresh_until {
                     Counters::inc(&inner.counters.hits);
-                    if refresh && !in_flight {
-                        Counters::inc(&inner.counters.refreshes);
-                        self.start_flight(&mut state, key);
-                    }
-                    return Plan::Done(Ok(value));
-                }
-                // Upstream is known to be failing: answer stale at once (never
-                // make readers wait on a service that is down), and retry in
-                // the background once the backoff allows.
-                (Some(value), Mode::Cached)
-                    if now < slot.stale_until
-                        && slot
-                            .failure
-                            .as_ref()
-                            .is_some_and(|f| f.error.is_transient()) =>
-                {
-                    let value = Arc::clone(value);
+                    // An immutable version never needs reading ahead.
+                    let refresh =
+                        now >= slot.refresh_from && !in_backoff && !in_flight && !key.is_pinned();
+                    Verdict::Answer { value, refresh }
+                } else if now < slot.stale_until && slot.failure.is_some() {
+                    // Upstream is known to be failing: answer stale at once
+                    // (never make readers wait on a service that is down),
+                    // and retry in the background once the backoff allows.
                     Counters::inc(&inner.counters.stale);
-                    if !in_backoff && !in_flight {
-                        Counters::inc(&inner.counters.refreshes);
-                        self.start_flight(&mut state, key);
-                    }
-                    return Plan::Done(Ok(value));
+                    let refresh = !in_backoff && !in_flight;
+                    Verdict::Answer { value, refresh }
+                } else if now < slot.stale_until {
+                    Verdict::Wait(Some((value, slot.stale_until)))
+                } else if let Some(f) = slot.failure.as_ref().filter(|_| in_backoff) {
+                    Verdict::Fail(f.error.clone())
+                } else {
+                    Verdict::Wait(None)
                 }
-                // A refresh is already on its way (started ahead of expiry, or
-                // by another reader) and the value is within max-stale: answer
-                // it rather than queue behind a slow or retrying upstream call.
-                (Some(value), Mode::Cached) if now < slot.stale_until && in_flight => {
-                    Counters::inc(&inner.counters.stale);
-                    return Plan::Done(Ok(Arc::clone(value)));
+            }
+            (Mode::Cached, None) => match state.failures.get(key) {
+                Some(f) if now < f.retry_at => Verdict::Fail(f.error.clone()),
+                _ => Verdict::Wait(None),
+            },
+        };
+        match verdict {
+            Verdict::Answer { value, refresh } => {
+                if refresh {
+                    Counters::inc(&inner.counters.refreshes);
+                    self.start_flight(&mut state, key);
                 }
-                (_, Mode::Cached) if in_backoff => {
-                    let error = slot.failure.as_ref().map(|f| f.error.clone());
-                    return Plan::Done(Err(error.unwrap_or_else(closed)));
-                }
-                (Some(value), _) if now < slot.stale_until && mode == Mode::Cached => {
-                    stale = Some((Arc::clone(value), slot.stale_until));
-                }
-                _ => {}
+                Plan::Done(Ok(value))
+            }
+            Verdict::Fail(error) => Plan::Done(Err(error)),
+            Verdict::Wait(stale) => {
+                Counters::inc(&inner.counters.misses);
+                let flight = match state.flights.get(key) {
+                    Some(flight) => flight.clone(),
+                    None => self.start_flight(&mut state, key),
+                };
+                Plan::Wait { flight, stale }
             }
         }
-        Counters::inc(&inner.counters.misses);
-        let flight = match state.flights.get(key) {
-            Some(flight) => flight.clone(),
-            None => self.start_flight(&mut state, key),
-        };
-        Plan::Wait { flight, stale }
     }
 
-    /// Spawn the one upstream read for `key` and register it as the flight.
-    fn start_flight(&self, state: &mut State, key: &Key) -> Flight {
-        let (tx, rx) = watch::channel(None);
-        state.flights.insert(key.clone(), rx.clone());
-        self.spawn_fetch(key.clone(), tx);
-        rx
-    }
-
-    /// Spawn the upstream read of `key` that ends its registered flight,
-    /// answering the flight's waiters through `tx`.
-    fn spawn_fetch(&self, key: Key, tx: watch::Sender<Option<Outcome>>) {
-        let guard = FlightGuard {
-            cache: self.clone(),
-            key: Some(key),
-        };
-        tokio::spawn(async move {
-            let mut guard = guard;
-            let inner = &guard.cache.inner;
-            let Some(key) = guard.key.as_ref() else {
-                return;
-            };
-            Counters::inc(&inner.counters.upstream_calls);
-            let result = inner.fetcher.fetch(key).await;
-            let outcome = guard.cache.complete(key, result);
-            guard.key = None;
-            // Nobody waiting is fine: the value is cached all the same.
-            let _ = tx.send(Some(outcome));
-        });
-    }
-
-    /// Record the result of an upstream read of `key` and end its flight.
-    fn complete(&self, key: &Key, result: Result<Record, Error>) -> Outcome {
-        let inner = &self.inner;
-        if result.is_err() {
-            Counters::inc(&inner.counters.upstream_errors);
-        }
-        let value = result.map(|record| Arc::new(Cached::from_record(record)));
-        let now = inner.clock.now();
-        inner.land(&mut inner.lock(), key, value, now)
-    }
-
-    /// Read past the cache entirely (TTL zero).
+    /// Read past the cache entirely (caching off for the key's kind).
     async fn read_uncached(&self, key: &Key) -> Outcome {
         let inner = &self.inner;
         if inner.lock().closed {
             return Err(closed());
         }
         Counters::inc(&inner.counters.misses);
-        Counters::inc(&inner.counters.upstream_calls);
-        let result = inner.fetcher.fetch(key).await;
-        if result.is_err() {
-            Counters::inc(&inner.counters.upstream_errors);
-        }
+        let deadline = Deadline::now() + inner.config.deadline(key.kind());
+        let result = inner
+            .call(key.kind(), deadline, inner.fetcher.fetch(key))
+            .await;
         result.map(|r| Arc::new(Cached::from_record(r)))
     }
 
-    /// Start a refresh of every value in the refresh-ahead window or past
-    /// its TTL (and not backing off), and wait up to `budget` for those and
-    /// for every upstream read already in flight. Returns how many were
-    /// started. Meant for Lambda's INVOKE event: the only time a frozen
-    /// environment runs, and off the function's path.
+    /// Start a refresh of every value that was read since it was stored, is
+    /// in its refresh-ahead window or past its TTL, is not backing off and is
+    /// not pinned to a version; then wait, up to `budget`, for those and for
+    /// every upstream read already in flight. Meant for Lambda's INVOKE
+    /// event: the only time a frozen environment runs, and off the
+    /// function's path.
     ///
     /// Waiting for reads this call did not start matters: a hit during the
     /// same INVOKE may have begun the refresh first. Returning before it
     /// lands would let Lambda freeze the environment mid-request, and the
-    /// read would then time out after the thaw instead of refreshing.
-    pub async fn refresh_due(&self, budget: Duration) -> usize {
-        let (started, flights): (usize, Vec<Flight>) = {
-            let now = self.inner.clock.now();
-            let mut state = self.inner.lock();
+    /// read would then time out after the thaw instead of refreshing. But
+    /// the wait never runs past the latest deadline of those reads (a read
+    /// past its deadline has ended as a timeout), and there is none at all
+    /// when nothing is due or in flight: each held INVOKE is billed.
+    pub async fn refresh_due(&self, budget: Duration) -> RefreshReport {
+        let mut report = RefreshReport::default();
+        let flights: Vec<Flight> = {
+            let inner = &self.inner;
+            let now = inner.clock.now();
+            let mut state = inner.lock();
             if state.closed {
-                return 0;
+                return report;
             }
             let due: Vec<Key> = state
                 .entries
                 .iter()
                 .filter(|(key, slot)| {
-                    slot.value.is_some()
+                    slot.read
                         && now >= slot.refresh_from
                         && slot.failure.as_ref().is_none_or(|f| now >= f.retry_at)
+                        && !key.is_pinned()
+                        && inner.config.caching_enabled(key.kind())
                         && !state.flights.contains_key(*key)
                 })
                 .map(|(key, _)| key.clone())
                 .collect();
-            let mut flights: Vec<Flight> = state.flights.values().cloned().collect();
             for key in &due {
-                Counters::inc(&self.inner.counters.refreshes);
-                flights.push(self.start_flight(&mut state, key));
+                Counters::inc(&inner.counters.refreshes);
+                self.start_flight(&mut state, key);
             }
-            (due.len(), flights)
+            report.started = due.len();
+            let now = Deadline::now();
+            state
+                .flights
+                .values()
+                .filter(|f| f.deadline > now)
+                .cloned()
+                .collect()
         };
-        let all = async {
-            for mut flight in flights {
-                let _ = wait(&mut flight).await;
-            }
+        let Some(latest) = flights.iter().map(|f| f.deadline).max() else {
+            return report;
         };
-        let _ = tokio::time::timeout(budget, all).await;
-        started
-    }
-
-    /// Load the current versions of `ids`, 20 per `BatchGetSecretValue`,
-    /// reading one by one whatever the batch call could not answer (for
-    /// instance when the role may not call `BatchGetSecretValue`).
-    ///
-    /// Every id is registered as in flight before the first batch call, so
-    /// a reader asking for one meanwhile (the function's init, racing the
-    /// prefetch) waits for the batch instead of reading it a second time.
-    pub async fn prefetch(&self, ids: &[String]) -> PrefetchReport {
-        let mut report = PrefetchReport::default();
-        let mut batch = BatchFlights {
-            cache: self.clone(),
-            pending: HashMap::new(),
-        };
-        let mut ours: Vec<&String> = Vec::new();
-        let mut waits: Vec<(&String, Flight)> = Vec::new();
-        {
-            let mut state = self.inner.lock();
-            if state.closed {
-                report.failed = ids.iter().map(|id| (id.clone(), closed())).collect();
-                return report;
-            }
-            for id in ids {
-                let key = Key::secret(id.clone());
-                let flight = match state.flights.get(&key) {
-                    // Already being read (or listed twice): wait for that read.
-                    Some(flight) => flight.clone(),
-                    None => {
-                        let (tx, rx) = watch::channel(None);
-                        state.flights.insert(key.clone(), rx.clone());
-                        batch.pending.insert(key, tx);
-                        ours.push(id);
-                        rx
-                    }
-                };
-                waits.push((id, flight));
-            }
-        }
-        for chunk in ours.chunks(20) {
-            let chunk: Vec<String> = chunk.iter().map(|id| (*id).clone()).collect();
-            Counters::inc(&self.inner.counters.upstream_calls);
-            let items = match self.inner.fetcher.fetch_batch(&chunk).await {
-                Ok(items) => items,
-                Err(e) => {
-                    Counters::inc(&self.inner.counters.upstream_errors);
-                    tracing::debug!(error = %e, "batch read failed; reading one by one");
-                    Vec::new()
-                }
-            };
-            let mut answers = Vec::with_capacity(items.len());
-            {
-                let now = self.inner.clock.now();
-                let mut state = self.inner.lock();
-                for (id, result) in items {
-                    let key = Key::secret(id);
-                    // An id the call was not asked for, or answered twice.
-                    let Some(tx) = batch.pending.remove(&key) else {
-                        continue;
-                    };
-                    let outcome = result.map(|record| Arc::new(Cached::from_record(record)));
-                    answers.push((tx, self.inner.land(&mut state, &key, outcome, now)));
-                }
-            }
-            for (tx, outcome) in answers {
-                let _ = tx.send(Some(outcome));
-            }
-            // What the batch left unanswered is read one by one, each under
-            // the flight its readers already wait on.
-            for id in chunk {
-                let key = Key::secret(id);
-                if let Some(tx) = batch.pending.remove(&key) {
-                    self.spawn_fetch(key, tx);
-                }
-            }
-        }
-        for (id, mut flight) in waits {
-            match wait(&mut flight).await {
-                Ok(_) => report.loaded.push(id.clone()),
-                Err(e) => report.failed.push((id.clone(), e)),
+        report.waited_for = flights.len();
+        let until = latest.min(Deadline::now() + budget);
+        for mut flight in flights {
+            match wait_until(&mut flight.rx, until).await {
+                Some(Err(e)) if e.kind() == ErrorKind::Timeout => report.timed_out += 1,
+                None => report.timed_out += 1,
+                Some(_) => {}
             }
         }
         report
     }
 
-    /// Drop every value (each is wiped as its last reference goes) and keep
-    /// serving.
-    pub fn clear(&self) {
+    /// Make every value due, as after a SnapStart restore (see
+    /// [`RestoreDetector`](crate::clock::RestoreDetector)): the monotonic
+    /// clock did not count the time the snapshot lay stored, so no expiry
+    /// computed before can be trusted. The next read of each value goes
+    /// upstream, waiting at most `stale_wait` before it is answered with
+    /// the old value, which stays servable for `max_stale` from now.
+    /// Backoffs and not-found markers are forgotten, and reads in flight are
+    /// stopped: their connections did not survive the snapshot, and a dead
+    /// read would hold an upstream slot until its deadline. Their waiters
+    /// get a transient error (a stale value if they have one); the next
+    /// reader starts afresh, and nothing an old read answers is stored.
+    pub fn expire_all(&self) {
+        let now = self.inner.clock.now();
+        let stale_until = now + self.inner.config.max_stale;
         let mut state = self.inner.lock();
-        state.entries.clear();
-        state.bytes = 0;
+        for (_, slot) in state.entries.iter_mut() {
+            slot.fresh_until = now;
+            slot.refresh_from = now;
+            slot.stale_until = stale_until;
+            slot.failure = None;
+        }
+        state.failures.clear();
+        for (_, flight) in state.flights.drain() {
+            if let Some(task) = flight.task {
+                task.abort();
+            }
+        }
     }
 
     /// Drop every value and refuse all further reads: for SHUTDOWN.
@@ -444,16 +379,13 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         let mut state = self.inner.lock();
         state.closed = true;
         state.entries.clear();
+        state.failures.clear();
         state.bytes = 0;
     }
 
     /// Whether a value (fresh or stale) is held for `key`. Does not count as use.
     pub fn contains(&self, key: &Key) -> bool {
-        self.inner
-            .lock()
-            .entries
-            .peek(key)
-            .is_some_and(|s| s.value.is_some())
+        self.inner.lock().entries.contains(key)
     }
 
     /// A snapshot of the counters and the current size.
@@ -465,147 +397,12 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     }
 }
 
-impl<F, C: Clock> Inner<F, C> {
+impl<F, C> Inner<F, C> {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere never leaves the map half-updated (every update
         // is a single insert or remove), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    /// End `key`'s flight with what upstream answered: keep the value (or
-    /// remember the failure) unless the cache was closed meanwhile.
-    fn land(&self, state: &mut State, key: &Key, outcome: Outcome, now: Instant) -> Outcome {
-        state.flights.remove(key);
-        if !state.closed {
-            match &outcome {
-                Ok(value) => self.store(state, key, Arc::clone(value), now),
-                Err(e) => self.record_failure(state, key, e, now),
-            }
-        }
-        outcome
-    }
-
-    fn store(&self, state: &mut State, key: &Key, value: Arc<Cached>, now: Instant) {
-        let ttl = self
-            .config
-            .jittered(self.config.ttl(key.kind()), fastrand::f64());
-        let ahead = ttl.mul_f64(self.config.refresh_ahead.clamp(0.0, 1.0));
-        let size = value.size() + key.heap_size() + std::mem::size_of::<Slot>();
-        let slot = Slot {
-            value: Some(value),
-            fresh_until: now + ttl,
-            refresh_from: now + (ttl - ahead),
-            stale_until: now + ttl + self.config.max_stale,
-            failure: None,
-            size,
-        };
-        self.put(state, key, slot);
-    }
-
-    fn record_failure(&self, state: &mut State, key: &Key, error: &Error, now: Instant) {
-        let transient = error.is_transient();
-        let previous = state.entries.peek(key).and_then(|s| s.failure.as_ref());
-        let count = match previous {
-            Some(f) if transient && f.error.is_transient() => f.count.saturating_add(1),
-            _ => 1,
-        };
-        let retry_at = if transient {
-            now + self.config.backoff(count, fastrand::f64())
-        } else {
-            now + self.config.negative_ttl
-        };
-        let failure = Failure {
-            error: error.clone(),
-            count,
-            retry_at,
-        };
-        if let Some(slot) = state.entries.peek_mut(key) {
-            slot.failure = Some(failure);
-            if !transient {
-                // Deleted, denied or invalid: an answer, not an outage. Stop
-                // serving the old value.
-                let freed = slot.value.take().map_or(0, |v| v.size());
-                slot.size -= freed;
-                state.bytes -= freed;
-            }
-        } else {
-            let slot = Slot {
-                value: None,
-                fresh_until: now,
-                refresh_from: now,
-                stale_until: now,
-                failure: Some(failure),
-                size: key.heap_size() + std::mem::size_of::<Slot>(),
-            };
-            self.put(state, key, slot);
-        }
-    }
-
-    fn put(&self, state: &mut State, key: &Key, slot: Slot) {
-        state.bytes += slot.size;
-        if let Some(old) = state.entries.put(key.clone(), slot) {
-            state.bytes -= old.size;
-        }
-        self.enforce_bounds(state);
-    }
-
-    fn enforce_bounds(&self, state: &mut State) {
-        while state.entries.len() > self.config.max_entries || state.bytes > self.config.max_bytes {
-            match state.entries.pop_lru() {
-                Some((_, slot)) => {
-                    state.bytes -= slot.size;
-                    Counters::inc(&self.counters.evictions);
-                }
-                None => break,
-            }
-        }
-    }
-}
-
-/// Ends a flight whose task died before completing (a panicking fetcher),
-/// so the key is not stuck behind a flight that will never land.
-struct FlightGuard<F: Fetch, C: Clock> {
-    cache: SecretCache<F, C>,
-    key: Option<Key>,
-}
-
-impl<F: Fetch, C: Clock> Drop for FlightGuard<F, C> {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.cache.inner.lock().flights.remove(&key);
-        }
-    }
-}
-
-/// The flights a prefetch registered and has not answered yet. Dropped
-/// early (the prefetch cancelled), it unregisters them: their waiters get
-/// an error instead of waiting forever, and the next reader reads afresh.
-struct BatchFlights<F: Fetch, C: Clock> {
-    cache: SecretCache<F, C>,
-    pending: HashMap<Key, watch::Sender<Option<Outcome>>>,
-}
-
-impl<F: Fetch, C: Clock> Drop for BatchFlights<F, C> {
-    fn drop(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut state = self.cache.inner.lock();
-        for key in self.pending.keys() {
-            state.flights.remove(key);
-        }
-    }
-}
-
-async fn wait(flight: &mut Flight) -> Outcome {
-    match flight.wait_for(Option::is_some).await {
-        Ok(outcome) => outcome.clone().unwrap_or_else(|| Err(abandoned())),
-        Err(_) => Err(abandoned()),
-    }
-}
-
-fn abandoned() -> Error {
-    Error::new(ErrorKind::Other, "the upstream read was abandoned")
 }
 
 fn closed() -> Error {

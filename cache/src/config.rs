@@ -4,10 +4,18 @@ use std::time::Duration;
 
 use crate::Kind;
 
-/// How long values live and how much the cache may hold.
+/// The overall deadline of one upstream read when none (or zero) is
+/// configured. Lambda's default function timeout is 3 s: a function that
+/// reads a secret in its handler must get an answer (a value or a clear
+/// timeout) with time left to handle it, so the cache gives up at 2 s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long values live, how much the cache may hold, and how long anything
+/// may wait on upstream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CacheConfig {
-    /// Time to live of a secret; zero disables caching of secrets.
+    /// Time to live of a secret; zero disables caching of secrets (every
+    /// read goes upstream, prefetch and INVOKE-time refresh do nothing).
     pub secret_ttl: Duration,
     /// Time to live of a parameter; zero disables caching of parameters.
     pub parameter_ttl: Duration,
@@ -15,10 +23,11 @@ pub struct CacheConfig {
     /// so a fleet of environments does not refresh in lock step.
     pub ttl_jitter: f64,
     /// A hit in the last `refresh_ahead` fraction of an entry's TTL answers at
-    /// once and starts one background refresh.
+    /// once and starts one background refresh (only for entries that are
+    /// being read, and never for a pinned version).
     pub refresh_ahead: f64,
     /// How long past its TTL a value may still be served while upstream
-    /// fails with transient errors.
+    /// fails with transient errors or is slow to answer a refresh.
     pub max_stale: Duration,
     /// How long a not-found (or other non-transient) answer is remembered, so
     /// a typo does not hammer the service.
@@ -31,6 +40,28 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// Most bytes held.
     pub max_bytes: usize,
+    /// Overall deadline of one Secrets Manager read (`GetSecretValue`, or a
+    /// `BatchGetSecretValue` call), waiting for an upstream slot included.
+    /// Past it the read ends as [`ErrorKind::Timeout`](crate::ErrorKind) for
+    /// every caller waiting on it. Zero means [`DEFAULT_DEADLINE`], never
+    /// "wait forever": an upstream that accepts a connection and never
+    /// answers (a NAT gateway's dropped flow, a request frozen with the
+    /// environment) must not hold a function until its own timeout.
+    pub secret_deadline: Duration,
+    /// Overall deadline of one Parameter Store read; as `secret_deadline`.
+    pub parameter_deadline: Duration,
+    /// How long a read of an expired value (still within `max_stale`) waits
+    /// for its refresh before it is answered with the old value, counted
+    /// from the refresh's start. Short: long enough for a healthy upstream
+    /// (tens of milliseconds) to answer fresh, short enough that a slow or
+    /// hung one costs a reader a fraction of a 3 s function timeout, not the
+    /// whole deadline.
+    pub stale_wait: Duration,
+    /// Most upstream calls in flight at once (the extension sets it from
+    /// `PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS`). Bounds what one
+    /// environment adds to an account-wide quota; time spent waiting for a
+    /// slot counts against the read's deadline. Zero is taken as one.
+    pub max_upstream: usize,
 }
 
 impl Default for CacheConfig {
@@ -46,6 +77,10 @@ impl Default for CacheConfig {
             backoff_max: Duration::from_secs(60),
             max_entries: 1000,
             max_bytes: 32 * 1024 * 1024,
+            secret_deadline: DEFAULT_DEADLINE,
+            parameter_deadline: DEFAULT_DEADLINE,
+            stale_wait: Duration::from_millis(250),
+            max_upstream: 3,
         }
     }
 }
@@ -56,6 +91,28 @@ impl CacheConfig {
         match kind {
             Kind::Secret => self.secret_ttl,
             Kind::Parameter => self.parameter_ttl,
+        }
+    }
+
+    /// Whether values of `kind` are kept at all: a TTL of zero, or no room
+    /// (zero entries or bytes), turns caching of that kind off. The
+    /// extension logs it once at start; the cache then reads every request
+    /// upstream and prefetch and INVOKE-time refresh do nothing.
+    pub fn caching_enabled(&self, kind: Kind) -> bool {
+        !self.ttl(kind).is_zero() && self.max_entries > 0 && self.max_bytes > 0
+    }
+
+    /// The overall deadline of one upstream read of `kind`: the configured
+    /// one, or [`DEFAULT_DEADLINE`] when it is zero.
+    pub fn deadline(&self, kind: Kind) -> Duration {
+        let configured = match kind {
+            Kind::Secret => self.secret_deadline,
+            Kind::Parameter => self.parameter_deadline,
+        };
+        if configured.is_zero() {
+            DEFAULT_DEADLINE
+        } else {
+            configured
         }
     }
 
@@ -101,5 +158,31 @@ mod tests {
         assert_eq!(c.backoff(3, 1.0), Duration::from_secs(4));
         assert_eq!(c.backoff(30, 1.0), Duration::from_secs(60));
         assert_eq!(c.backoff(30, 0.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn zero_deadline_means_the_default_not_forever() {
+        let c = CacheConfig {
+            secret_deadline: Duration::ZERO,
+            parameter_deadline: Duration::from_millis(500),
+            ..CacheConfig::default()
+        };
+        assert_eq!(c.deadline(Kind::Secret), DEFAULT_DEADLINE);
+        assert_eq!(c.deadline(Kind::Parameter), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn caching_is_off_with_ttl_zero_or_no_room() {
+        let c = CacheConfig {
+            parameter_ttl: Duration::ZERO,
+            ..CacheConfig::default()
+        };
+        assert!(c.caching_enabled(Kind::Secret));
+        assert!(!c.caching_enabled(Kind::Parameter));
+        let no_room = CacheConfig {
+            max_entries: 0,
+            ..CacheConfig::default()
+        };
+        assert!(!no_room.caching_enabled(Kind::Secret));
     }
 }

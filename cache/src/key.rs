@@ -109,6 +109,16 @@ impl Key {
         }
     }
 
+    /// Whether the key names one immutable version (a secret's `versionId`,
+    /// a parameter's numeric version): its value never changes, so the cache
+    /// never refreshes it ahead of a read.
+    pub fn is_pinned(&self) -> bool {
+        match self {
+            Key::Secret(r) => r.version_id.is_some(),
+            Key::Parameter(r) => r.version.is_some(),
+        }
+    }
+
     /// Approximate heap size of the key, for the byte bound.
     pub(crate) fn heap_size(&self) -> usize {
         match self {

@@ -29,13 +29,15 @@ pub struct Metrics {
     pub hits: u64,
     /// Reads that had to wait for upstream (cold, expired, or `refresh_now`).
     pub misses: u64,
-    /// Reads answered with a stale value because upstream was failing.
+    /// Reads answered with a stale value because upstream was failing, or
+    /// too slow to answer within `stale_wait`.
     pub stale: u64,
     /// Background refreshes started (refresh-ahead, INVOKE-time, backoff retries).
     pub refreshes: u64,
     /// Calls made to the service (a batch call counts once).
     pub upstream_calls: u64,
-    /// Calls that failed.
+    /// Calls that failed, timeouts included (a read that timed out waiting
+    /// for an upstream slot made no call and is not counted).
     pub upstream_errors: u64,
     /// Values dropped to stay within the entry or byte bound.
     pub evictions: u64,

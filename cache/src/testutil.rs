@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
@@ -10,21 +11,47 @@ use zeroize::Zeroizing;
 use crate::fetch::BatchItem;
 use crate::{Error, ErrorKind, Fetch, Key, Payload, Record, SecretValue};
 
+/// How upstream answers once a call has passed the gate.
+#[derive(Clone, Copy, Default)]
+pub enum Pace {
+    /// At once.
+    #[default]
+    Prompt,
+    /// After this long (tokio time: instant under a paused clock).
+    Slow(Duration),
+    /// Never: a connection accepted and never answered.
+    Hang,
+}
+
 #[derive(Default)]
 struct Script {
     values: HashMap<String, String>,
     errors: VecDeque<Error>,
+    pace: Pace,
+    batch_pace: Option<Pace>,
 }
 
-/// Answers secrets from a map, fails with queued errors first, counts calls,
-/// and can hold every call at a gate until the test opens it.
+/// Answers secrets from a map, fails with queued errors first, counts calls
+/// (and the most ever in progress at once), can hold every call at a gate
+/// until the test opens it, and can be slow or hang.
 #[derive(Clone, Default)]
 pub struct Scripted {
     script: Arc<Mutex<Script>>,
     pub calls: Arc<AtomicUsize>,
     pub batch_calls: Arc<AtomicUsize>,
+    active: Arc<AtomicUsize>,
+    pub most_active: Arc<AtomicUsize>,
     gate: Option<Arc<Semaphore>>,
     no_batch: bool,
+}
+
+/// Counts a call in progress until it ends or is dropped (timed out).
+struct Active(Arc<AtomicUsize>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Scripted {
@@ -69,6 +96,45 @@ impl Scripted {
         self.calls.load(Ordering::SeqCst)
     }
 
+    pub fn batch_calls(&self) -> usize {
+        self.batch_calls.load(Ordering::SeqCst)
+    }
+
+    /// How every call from now on answers.
+    pub fn pace(&self, pace: Pace) {
+        self.script.lock().unwrap().pace = pace;
+    }
+
+    /// How batch calls from now on answer, apart from single reads.
+    pub fn batch_pace(&self, pace: Pace) {
+        self.script.lock().unwrap().batch_pace = Some(pace);
+    }
+
+    /// Count the call, pass the gate, then take as long as the pace says.
+    async fn arrive(&self, calls: &AtomicUsize, batch: bool) -> Active {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_active.fetch_max(now, Ordering::SeqCst);
+        let active = Active(Arc::clone(&self.active));
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        let pace = {
+            let s = self.script.lock().unwrap();
+            if batch {
+                s.batch_pace.unwrap_or(s.pace)
+            } else {
+                s.pace
+            }
+        };
+        match pace {
+            Pace::Prompt => {}
+            Pace::Slow(d) => tokio::time::sleep(d).await,
+            Pace::Hang => std::future::pending::<()>().await,
+        }
+        active
+    }
+
     fn answer(&self, id: &str) -> Result<Record, Error> {
         let mut s = self.script.lock().unwrap();
         if let Some(e) = s.errors.pop_front() {
@@ -90,18 +156,12 @@ impl Scripted {
 
 impl Fetch for Scripted {
     async fn fetch(&self, key: &Key) -> Result<Record, Error> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            gate.acquire().await.unwrap().forget();
-        }
+        let _active = self.arrive(&self.calls, false).await;
         self.answer(key.id())
     }
 
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {
-        self.batch_calls.fetch_add(1, Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            gate.acquire().await.unwrap().forget();
-        }
+        let _active = self.arrive(&self.batch_calls, true).await;
         if self.no_batch {
             return Err(Error::new(
                 ErrorKind::AccessDenied,

@@ -85,7 +85,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             async move {
                 match event.next {
                     NextEvent::Invoke(_) => {
-                        let started = cache.refresh_due(INVOKE_REFRESH_BUDGET).await;
+                        let started = cache.refresh_due(INVOKE_REFRESH_BUDGET).await.started;
                         if started > 0 {
                             tracing::debug!(started, "refreshed values near expiry");
                         }

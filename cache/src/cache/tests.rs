@@ -8,6 +8,8 @@ use crate::testutil::Scripted;
 use crate::{CacheConfig, ErrorKind, Key, ManualClock};
 use tokio::task::JoinSet;
 
+mod reliability;
+
 const TTL: Duration = Duration::from_secs(300);
 
 fn cache_with(config: CacheConfig) -> (SecretCache<Scripted, ManualClock>, Scripted, ManualClock) {
@@ -147,17 +149,20 @@ async fn hit_in_refresh_window_answers_at_once_and_refreshes_once() {
     assert_eq!(m.hits, 11);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_value_is_served_while_its_refresh_is_in_flight() {
     let (cache, fetch, gate, clock, k) = in_refresh_window().await;
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v1"); // starts the refresh
     settle().await;
     // The refresh is slow (the gate is shut) and the value expires meanwhile:
-    // readers get the previous value at once instead of queueing.
+    // readers get the previous value once the refresh has been slow for
+    // `stale_wait`, and at once after that, instead of queueing.
     clock.advance(Duration::from_secs(60));
+    let t0 = tokio::time::Instant::now();
     for _ in 0..10 {
         assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     }
+    assert_eq!(t0.elapsed(), cache.config().stale_wait);
     assert_eq!(fetch.calls(), 2);
     assert_eq!(cache.metrics().stale, 10);
     gate.add_permits(1);
@@ -480,14 +485,18 @@ async fn refresh_due_refreshes_only_entries_near_expiry() {
     fetch.set("old", "v1");
     fetch.set("new", "v1");
     cache.get(&Key::secret("old")).await.unwrap();
-    clock.advance(Duration::from_secs(250));
+    clock.advance(Duration::from_secs(100));
+    cache.get(&Key::secret("old")).await.unwrap(); // read again: worth refreshing
+    clock.advance(Duration::from_secs(150));
     cache.get(&Key::secret("new")).await.unwrap();
-    // "old" is in its refresh window but the hit above already refreshed
-    // nothing for it; refresh_due picks it up, not "new".
+    cache.get(&Key::secret("new")).await.unwrap();
+    // "old" is in its refresh window but no hit there refreshed it;
+    // refresh_due picks it up, not "new".
     let before = fetch.calls();
     fetch.set("old", "v2");
-    let started = cache.refresh_due(Duration::from_secs(1)).await;
-    assert_eq!(started, 1);
+    let report = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!(report.started, 1);
+    assert_eq!(report.waited_for, 1);
     assert_eq!(fetch.calls(), before + 1);
     assert_eq!(text(&cache.get(&Key::secret("old")).await.unwrap()), "v2");
 }
@@ -508,7 +517,9 @@ async fn refresh_due_waits_for_a_refresh_a_hit_already_started() {
     settle().await;
     assert!(!due.is_finished(), "waits for the refresh in flight");
     gate.add_permits(1);
-    assert_eq!(due.await.unwrap(), 0, "started none of its own");
+    let report = due.await.unwrap();
+    assert_eq!(report.started, 0, "started none of its own");
+    assert_eq!((report.waited_for, report.timed_out), (1, 0));
     assert_eq!(fetch.calls(), 2);
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
 }
