@@ -31,7 +31,7 @@ export PATH="$TOOLS/bin:$PATH"
 
 echo "==> maturin build (profile edge, manylinux2014 via zig)"
 rm -rf "$OUT/wheels"
-maturin build --quiet -m edge/Cargo.toml --profile edge \
+maturin build --quiet -m edge/python/Cargo.toml --profile edge \
   --target x86_64-unknown-linux-gnu --zig --compatibility manylinux2014 \
   -o "$OUT/wheels"
 WHEEL=$(ls "$OUT"/wheels/sidekey_edge-*.whl)

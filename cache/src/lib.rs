@@ -45,6 +45,8 @@ and the Lambda lifecycle around it, and the edge function embeds it as is.
 * `cache`: the policy itself ([`SecretCache`]), with its flights and
   deadlines, its slots, and the prefetch.
 * `config`: the knobs and their defaults ([`CacheConfig`]).
+* `source`: [`SecretSource`], what a function reads secrets through, and
+  [`Embedded`], the cache in-process as one.
 * [`clock`]: injected time, so TTL logic is tested without sleeping, and the
   SnapStart [`RestoreDetector`].
 * `aws` (feature `aws-sdk`): [`AwsFetcher`] over the official AWS SDK.
@@ -62,6 +64,7 @@ pub mod key;
 mod metrics;
 pub mod protocol;
 pub mod record;
+mod source;
 
 #[cfg(test)]
 mod testutil;
@@ -76,3 +79,4 @@ pub use fetch::Fetch;
 pub use key::{Key, Kind, ParameterRequest, SecretRequest};
 pub use metrics::Metrics;
 pub use record::{Cached, Parameter, Payload, Record, SecretValue};
+pub use source::{Embedded, SecretSource, SourceError};

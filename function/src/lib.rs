@@ -1,19 +1,23 @@
 /*!
-The functions that use sidekey.
+The regional `weather` function, and the client functions use to read
+secrets through the sidekey extension.
 
-* [`source`]: [`SecretSource`], implemented by the extension client and by
-  an embedded cache.
-* `weather` (feature `weather`): the regional function's handler, calling the
-  OpenWeather One Call API with a key read from the extension.
+* [`weather`]: the handler (generic over [`SecretSource`] and
+  [`weather::WeatherApi`]), its configuration and its errors.
+* [`extension_client`]: [`ExtensionClient`], a [`SecretSource`] over the
+  extension's HTTP API on localhost. Any Rust function (and the benchmarks)
+  reads secrets through it.
+* [`openweather`]: [`OpenWeather`], the One Call API client.
+
+The other [`SecretSource`], [`sidekey_cache::Embedded`], is the cache itself
+in-process: the Lambda@Edge function (`edge/`) uses it.
 */
 #![warn(missing_docs)]
 
-pub mod source;
-
-pub use source::{Embedded, SecretSource, SourceError};
-#[cfg(feature = "edge")]
-pub mod edge;
-#[cfg(feature = "weather")]
+pub mod extension_client;
+pub mod openweather;
 pub mod weather;
-#[cfg(feature = "weather")]
-pub mod weather_client;
+
+pub use extension_client::ExtensionClient;
+pub use openweather::OpenWeather;
+pub use sidekey_cache::{SecretSource, SourceError};

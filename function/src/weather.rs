@@ -11,7 +11,7 @@ use std::future::Future;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::{SecretSource, SourceError};
+use sidekey_cache::{ErrorKind, SecretSource, SourceError};
 
 /// The function's settings, read once at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +87,10 @@ impl WeatherError {
     pub fn status(&self) -> u16 {
         match self {
             WeatherError::BadRequest(_) => 400,
-            WeatherError::Secret(SourceError::Unavailable { .. }) => 503,
+            // The extension or the service is down, slow or shutting down:
+            // worth a retry. Anything else (missing, denied, malformed) is
+            // the deployment's to fix.
+            WeatherError::Secret(e) if is_outage(e.kind()) => 503,
             WeatherError::Secret(_) => 500,
             WeatherError::KeyRejected | WeatherError::Upstream(_) => 502,
             WeatherError::Timeout => 504,
@@ -104,6 +107,11 @@ impl WeatherError {
             WeatherError::Timeout => "UpstreamTimeout",
         }
     }
+}
+
+/// Whether a secret read failed for want of service rather than by answer.
+fn is_outage(kind: ErrorKind) -> bool {
+    kind.is_transient() || matches!(kind, ErrorKind::Closed)
 }
 
 /// The One Call API, behind a trait so the handler is testable.

@@ -1,4 +1,4 @@
-//! The Lambda@Edge handler as deployed (`sidekey_function::edge::build`):
+//! The Lambda@Edge handler as deployed (`sidekey_edge::build`):
 //! the lean SigV4 fetcher against moto (through the counting proxy), and a
 //! loopback server standing in for the external API that only accepts the
 //! stored key, exactly.
@@ -12,8 +12,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sidekey_function::edge::{self, Credentials, EdgeConfig, EdgeError, Reply, API_BODY};
-use sidekey_function::SourceError;
+use sidekey_cache::ErrorKind;
+use sidekey_edge::{self as edge, Credentials, EdgeConfig, EdgeError, Reply, API_BODY};
 use sidekey_tests::aws;
 use sidekey_tests::moto::Moto;
 use sidekey_tests::proxy::Proxy;
@@ -209,10 +209,10 @@ async fn missing_secret_is_503_and_the_api_is_not_called() {
     )
     .unwrap();
     let err = handler.handle(EVENT).await.unwrap_err();
-    assert_eq!(
-        err,
-        EdgeError::Secret(SourceError::NotFound("edge/absent".into()))
-    );
+    let EdgeError::Secret(e) = &err else {
+        panic!("not a secret error: {err}")
+    };
+    assert_eq!((e.id(), e.kind()), ("edge/absent", ErrorKind::NotFound));
     assert_eq!(err.status(), 503);
     assert_eq!(api.calls(), 0);
 

@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use sidekey_function::weather::{self, WeatherConfig, WeatherError};
-use sidekey_function::weather_client::{ExtensionClient, OpenWeather};
+use sidekey_function::{ExtensionClient, OpenWeather};
 
 #[derive(Debug)]
 struct Failure(WeatherError);
@@ -20,6 +20,13 @@ impl From<Failure> for Diagnostic {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // stderr goes to CloudWatch Logs, which stamps every line itself.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let env = |k: &str| std::env::var(k).ok();
     let config = WeatherConfig::from_lookup(env)?;
     let port = match env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {

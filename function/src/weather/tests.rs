@@ -1,5 +1,10 @@
 use super::*;
+use sidekey_cache::{Error, ErrorKind};
 use std::sync::Mutex;
+
+fn failure(kind: ErrorKind, message: &str) -> SourceError {
+    SourceError::new("weather/key", Error::new(kind, message))
+}
 
 struct FixedSource(Result<&'static str, SourceError>);
 
@@ -121,15 +126,15 @@ async fn failures_are_clear_and_never_carry_the_key() {
     let http = json!({"queryStringParameters": {"lat": "1", "lon": "2"}, "requestContext": {}});
     let cases: Vec<(FixedSource, Option<u16>, u16)> = vec![
         (
-            FixedSource(Err(SourceError::NotFound("weather/key".into()))),
+            FixedSource(Err(failure(ErrorKind::NotFound, "no such secret"))),
             None,
             500,
         ),
         (
-            FixedSource(Err(SourceError::Unavailable {
-                id: "weather/key".into(),
-                reason: "extension not reachable".into(),
-            })),
+            FixedSource(Err(failure(
+                ErrorKind::Connection,
+                "extension not reachable",
+            ))),
             None,
             503,
         ),

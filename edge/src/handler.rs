@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::event::{Reply, Request, Response, ViewerRequestEvent};
-use crate::{SecretSource, SourceError};
+use sidekey_cache::{SecretSource, SourceError};
 
 /// The body the API expects from this function.
 pub const API_BODY: &[u8] = br#"{"source":"lambda-edge"}"#;
@@ -169,10 +169,11 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
+    use sidekey_cache::ErrorKind;
     use zeroize::Zeroizing;
 
     use super::*;
-    use crate::edge::event::tests::EVENT;
+    use crate::event::tests::EVENT;
 
     const KEY: &str = "k3y-v4lue-that-must-not-leak";
 
@@ -302,18 +303,14 @@ mod tests {
 
     #[tokio::test]
     async fn secret_unavailable_is_503_and_the_api_is_not_called() {
-        for e in [
-            SourceError::NotFound("edge/api".into()),
-            SourceError::Denied("edge/api".into()),
-            SourceError::Unavailable {
-                id: "edge/api".into(),
-                reason: "ThrottlingException: slow down".into(),
-            },
-            SourceError::Malformed {
-                id: "edge/api".into(),
-                reason: "the value is not a JSON object".into(),
-            },
+        for (kind, message) in [
+            (ErrorKind::NotFound, "no such secret"),
+            (ErrorKind::AccessDenied, "denied"),
+            (ErrorKind::Decryption, "KMS said no"),
+            (ErrorKind::Throttled, "slow down"),
+            (ErrorKind::InvalidRequest, "the value is not a JSON object"),
         ] {
+            let e = SourceError::new("edge/api", sidekey_cache::Error::new(kind, message));
             let h = handler(Source::answering(Err(e.clone())), Api::answering(Ok(200)));
             let (out, err) = reply(&h, EVENT).await;
             assert_eq!(err, Some(EdgeError::Secret(e)));

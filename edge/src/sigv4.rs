@@ -2,9 +2,9 @@
 //! `GetSecretValue`, for the edge, where the AWS SDK does not fit in 1 MB.
 //!
 //! One JSON 1.1 `POST` signed with `aws-sigv4`, sent with the edge's one
-//! hyper client. Failures are classified into the cache's [`ErrorKind`]s
-//! from the error body's `__type` (and the status when there is none), so
-//! the cache's retry and serve-stale policy works as with the SDK fetcher.
+//! hyper client. Answers are read, and failures classified, by the cache's
+//! one protocol module ([`protocol`]), as the SDK fetcher's are, so the
+//! cache's retry and serve-stale policy works the same on both.
 //!
 //! Multi-region: the fetcher is given its regions in read order (see
 //! [`super::EdgeConfig::read_regions`]): the local replica first, then the
@@ -18,13 +18,12 @@ use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use serde::{Deserialize, Serialize};
-use sidekey_cache::{Error, ErrorKind, Fetch, Key, Payload, Record, SecretRequest, SecretValue};
+use serde::Serialize;
+use sidekey_cache::{protocol, Error, ErrorKind, Fetch, Key, Record, SecretRequest};
 use zeroize::Zeroizing;
 
 use super::client::{error_chain, HttpClient};
@@ -148,11 +147,6 @@ impl SigV4Fetcher {
         })
     }
 
-    /// The regions read, in order.
-    pub fn regions(&self) -> impl Iterator<Item = &str> {
-        self.endpoints.iter().map(|e| e.region.as_str())
-    }
-
     async fn get_secret(&self, req: &SecretRequest) -> Result<Record, Error> {
         let last = self.endpoints.len() - 1;
         for (i, endpoint) in self.endpoints.iter().enumerate() {
@@ -198,9 +192,9 @@ impl SigV4Fetcher {
                 )
             })??;
         if (200..300).contains(&status) {
-            parse_value(&body)
+            protocol::secret_value_answer(&body)
         } else {
-            Err(classify(status, &body))
+            Err(protocol::error_answer(status, &body))
         }
     }
 
@@ -277,171 +271,9 @@ struct GetSecretValueInput<'a> {
     version_stage: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GetSecretValueOutput {
-    #[serde(rename = "ARN", default)]
-    arn: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    version_id: String,
-    secret_string: Option<Zeroizing<String>>,
-    secret_binary: Option<Zeroizing<String>>,
-    #[serde(default)]
-    version_stages: Vec<String>,
-    created_date: Option<f64>,
-}
-
-fn parse_value(body: &[u8]) -> Result<Record, Error> {
-    let out: GetSecretValueOutput = serde_json::from_slice(body)
-        .map_err(|_| Error::new(ErrorKind::Other, "GetSecretValue answered malformed JSON"))?;
-    let payload = match (out.secret_string, out.secret_binary) {
-        (Some(s), _) => Payload::String(s),
-        (None, Some(b64)) => Payload::Binary(Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|_| Error::new(ErrorKind::Other, "SecretBinary is not valid base64"))?,
-        )),
-        (None, None) => {
-            return Err(Error::new(
-                ErrorKind::Other,
-                "GetSecretValue answered no value",
-            ));
-        }
-    };
-    Ok(Record::Secret(SecretValue {
-        arn: out.arn,
-        name: out.name,
-        version_id: out.version_id,
-        payload,
-        version_stages: out.version_stages,
-        created_date: out.created_date,
-    }))
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(rename = "__type", default)]
-    kind: String,
-    #[serde(alias = "Message", default)]
-    message: String,
-}
-
-/// Classify an error answer: by `__type` (which may carry a namespace,
-/// `com.amazonaws...#ResourceNotFoundException`), else by status.
-fn classify(status: u16, body: &[u8]) -> Error {
-    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-    let (code, message) = match &parsed {
-        Some(b) => (
-            b.kind.rsplit('#').next().unwrap_or_default(),
-            b.message.as_str(),
-        ),
-        None => ("", ""),
-    };
-    let kind = match code {
-        "ResourceNotFoundException" => ErrorKind::NotFound,
-        "AccessDeniedException"
-        | "UnrecognizedClientException"
-        | "InvalidSignatureException"
-        | "IncompleteSignature"
-        | "MissingAuthenticationToken"
-        | "ExpiredTokenException" => ErrorKind::AccessDenied,
-        "DecryptionFailure" => ErrorKind::Decryption,
-        "InvalidRequestException" | "InvalidParameterException" | "ValidationException" => {
-            ErrorKind::InvalidRequest
-        }
-        "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded" => {
-            ErrorKind::Throttled
-        }
-        "InternalServiceError" | "InternalFailure" | "ServiceUnavailable" => ErrorKind::Unavailable,
-        _ => match status {
-            429 => ErrorKind::Throttled,
-            500..=599 => ErrorKind::Unavailable,
-            401 | 403 => ErrorKind::AccessDenied,
-            404 => ErrorKind::NotFound,
-            _ => ErrorKind::Other,
-        },
-    };
-    // The service's message names the secret, never its value; keep it
-    // short anyway (it ends up in logs).
-    let message: String = message.chars().take(200).collect();
-    let code = if code.is_empty() {
-        "no error code"
-    } else {
-        code
-    };
-    Error::new(kind, format!("HTTP {status} {code}: {message}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classify_by_type_then_status() {
-        let cases: [(u16, &str, ErrorKind); 9] = [
-            (
-                400,
-                r#"{"__type":"ResourceNotFoundException","message":"no"}"#,
-                ErrorKind::NotFound,
-            ),
-            (
-                400,
-                r#"{"__type":"com.amazonaws.secretsmanager#DecryptionFailure","Message":"kms"}"#,
-                ErrorKind::Decryption,
-            ),
-            (
-                400,
-                r#"{"__type":"AccessDeniedException"}"#,
-                ErrorKind::AccessDenied,
-            ),
-            (
-                400,
-                r#"{"__type":"ThrottlingException"}"#,
-                ErrorKind::Throttled,
-            ),
-            (
-                400,
-                r#"{"__type":"InvalidRequestException"}"#,
-                ErrorKind::InvalidRequest,
-            ),
-            (
-                500,
-                r#"{"__type":"InternalServiceError"}"#,
-                ErrorKind::Unavailable,
-            ),
-            (503, "<html>", ErrorKind::Unavailable),
-            (429, "", ErrorKind::Throttled),
-            (418, r#"{"__type":"Whatever"}"#, ErrorKind::Other),
-        ];
-        for (status, body, kind) in cases {
-            let e = classify(status, body.as_bytes());
-            assert_eq!(e.kind(), kind, "{status} {body}");
-        }
-        let e = classify(400, br#"{"__type":"x#ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#);
-        assert_eq!(
-            e.message(),
-            "HTTP 400 ResourceNotFoundException: Secrets Manager can't find the specified secret."
-        );
-    }
-
-    #[test]
-    fn parses_string_and_binary_values() {
-        let r = parse_value(br#"{"ARN":"arn:a","Name":"n","VersionId":"v","SecretString":"{\"apikey\":\"k\"}","VersionStages":["AWSCURRENT"],"CreatedDate":1.5}"#).unwrap();
-        let Record::Secret(s) = r else {
-            panic!("not a secret")
-        };
-        assert_eq!(s.created_date, Some(1.5));
-        assert!(matches!(&s.payload, Payload::String(v) if v.as_str() == r#"{"apikey":"k"}"#));
-        let r = parse_value(br#"{"ARN":"a","Name":"n","VersionId":"v","SecretBinary":"aGk="}"#)
-            .unwrap();
-        let Record::Secret(s) = r else {
-            panic!("not a secret")
-        };
-        assert!(matches!(&s.payload, Payload::Binary(b) if b.as_slice() == b"hi"));
-        assert_eq!(parse_value(b"{}").unwrap_err().kind(), ErrorKind::Other);
-    }
 
     #[test]
     fn arns_follow_the_region() {
