@@ -17,13 +17,28 @@ use crate::fetch::BatchItem;
 use crate::protocol::{secret_record, unreadable_answer, SecretParts};
 use crate::{Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, Record, SecretRequest};
 
-/// Per-service operation timeouts (`None`: the SDK's default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Per-service deadlines of one operation, retries included. The SDK gets
+/// the deadline as its operation timeout, and half of it for each attempt
+/// and for connecting: a connection that accepts and never answers (a NAT
+/// gateway's forgotten flow, a pooled connection frozen with the
+/// environment) is given up in time for one retry on a fresh connection
+/// before the deadline. The cache enforces the same deadline around the
+/// call, so nothing outlives it whatever the SDK does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Timeout of one Secrets Manager operation, retries included.
-    pub secrets_manager: Option<Duration>,
-    /// Timeout of one SSM operation, retries included.
-    pub ssm: Option<Duration>,
+    /// Deadline of one Secrets Manager operation.
+    pub secrets_manager: Duration,
+    /// Deadline of one SSM operation.
+    pub ssm: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            secrets_manager: crate::DEFAULT_DEADLINE,
+            ssm: crate::DEFAULT_DEADLINE,
+        }
+    }
 }
 
 /// Reads secrets with `GetSecretValue` / `BatchGetSecretValue` and
@@ -66,14 +81,10 @@ impl AwsFetcher {
 
     /// Build both clients from an already loaded SDK configuration.
     pub fn from_sdk_config(shared: &aws_config::SdkConfig, timeouts: Timeouts) -> Self {
-        let mut sm = aws_sdk_secretsmanager::config::Builder::from(shared);
-        if let Some(t) = timeouts.secrets_manager {
-            sm = sm.timeout_config(operation_timeout(t));
-        }
-        let mut ssm = aws_sdk_ssm::config::Builder::from(shared);
-        if let Some(t) = timeouts.ssm {
-            ssm = ssm.timeout_config(operation_timeout(t));
-        }
+        let sm = aws_sdk_secretsmanager::config::Builder::from(shared)
+            .timeout_config(timeout_config(timeouts.secrets_manager));
+        let ssm =
+            aws_sdk_ssm::config::Builder::from(shared).timeout_config(timeout_config(timeouts.ssm));
         Self {
             secrets: aws_sdk_secretsmanager::Client::from_conf(sm.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
@@ -193,9 +204,16 @@ fn epoch(d: &DateTime) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-fn operation_timeout(t: Duration) -> aws_config::timeout::TimeoutConfig {
+fn timeout_config(deadline: Duration) -> aws_config::timeout::TimeoutConfig {
+    let deadline = if deadline.is_zero() {
+        crate::DEFAULT_DEADLINE
+    } else {
+        deadline
+    };
     aws_config::timeout::TimeoutConfig::builder()
-        .operation_timeout(t)
+        .operation_timeout(deadline)
+        .operation_attempt_timeout(deadline / 2)
+        .connect_timeout(deadline / 2)
         .build()
 }
 
@@ -230,6 +248,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpRe
                 ErrorKind::from_answer(code, status),
                 format!("{code}: {message}"),
             )
+            .with_code(code)
         }
         _ => Error::new(ErrorKind::Other, "the AWS request could not be built"),
     }

@@ -62,6 +62,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: Arc<str>,
+    /// The service's own error code, when it gave one we classified.
+    code: Option<Arc<str>>,
 }
 
 impl Error {
@@ -70,7 +72,24 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// Keep the service's own error code (`ParameterNotFound`,
+    /// `DecryptionFailure`...), so the extension answers with AWS's
+    /// `__type`, not only our kind's. An empty code is ignored.
+    pub fn with_code(mut self, code: &str) -> Self {
+        let code = code.rsplit('#').next().unwrap_or(code);
+        if !code.is_empty() {
+            self.code = Some(code.into());
+        }
+        self
+    }
+
+    /// The error code for the wire: the service's, else the kind's.
+    pub fn code(&self) -> &str {
+        self.code.as_deref().unwrap_or(self.kind.as_str())
     }
 
     /// What went wrong, for retry and status decisions.

@@ -131,12 +131,12 @@ pub fn error_answer(status: u16, body: &[u8]) -> Error {
     };
     let kind = ErrorKind::from_answer(code, status);
     let message: String = message.chars().take(MAX_MESSAGE).collect();
-    let code = if code.is_empty() {
+    let shown = if code.is_empty() {
         "no error code"
     } else {
         code
     };
-    Error::new(kind, format!("HTTP {status} {code}: {message}"))
+    Error::new(kind, format!("HTTP {status} {shown}: {message}")).with_code(code)
 }
 
 /// A 2xx answer that could not be read: cut short, garbled or not what the
@@ -392,6 +392,13 @@ mod tests {
             e.message(),
             "HTTP 400 ResourceNotFoundException: Secrets Manager can't find the specified secret."
         );
+        assert_eq!(e.code(), "ResourceNotFoundException");
+        let e = error_answer(400, br#"{"__type":"ParameterNotFound"}"#);
+        assert_eq!(
+            (e.kind(), e.code()),
+            (ErrorKind::NotFound, "ParameterNotFound")
+        );
+        assert_eq!(error_answer(503, b"").code(), "ServiceUnavailable");
     }
 
     #[test]

@@ -12,30 +12,24 @@ use http_body_util::Full;
 use sidekey_cache::{Fetch, SecretCache};
 use zeroize::Zeroizing;
 
-use crate::config::Token;
-use crate::error::json_response;
+use crate::auth::Token;
+use crate::error::{json_response, ApiError};
 use crate::request::{self, Read, Route};
-use crate::ApiError;
 
 /// The API's state: the cache and the token callers must present.
-pub struct Api<F: Fetch> {
+pub(crate) struct Api<F: Fetch> {
     cache: SecretCache<F>,
     token: Token,
 }
 
 impl<F: Fetch> Api<F> {
     /// An API over `cache`, guarded by `token`.
-    pub fn new(cache: SecretCache<F>, token: Token) -> Self {
+    pub(crate) fn new(cache: SecretCache<F>, token: Token) -> Self {
         Self { cache, token }
     }
 
-    /// The cache behind the API.
-    pub fn cache(&self) -> &SecretCache<F> {
-        &self.cache
-    }
-
     /// Answer one request. Never fails: errors become their JSON response.
-    pub async fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+    pub(crate) async fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let routed = request::route(req.method(), req.uri(), req.headers(), &self.token);
         let (id, result) = match routed {

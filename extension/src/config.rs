@@ -2,25 +2,26 @@
 //!
 //! The official extension's variable names and defaults come first, then
 //! ours (`SIDEKEY_*`). A value that does not parse is an error naming the
-//! variable — never a silent fallback to the default.
+//! variable — never a silent fallback to the default. [`Env`] reads the
+//! variables; [`Config::from_lookup`] says what each one means.
 
-use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use sidekey_cache::{CacheConfig, Timeouts};
-use zeroize::Zeroizing;
+use sidekey_cache::{CacheConfig, Kind, Timeouts};
+
+use crate::auth::Token;
+use crate::ids;
 
 /// Everything the extension needs to know, parsed and validated.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Loopback port of the HTTP API.
     pub port: u16,
-    /// Cache policy (TTLs, bounds, stale, backoff).
+    /// Cache policy (TTLs, bounds, stale, backoff, deadlines, upstream slots).
     pub cache: CacheConfig,
-    /// Per-service AWS operation timeouts.
-    pub timeouts: Timeouts,
-    /// Idle pooled connections kept per AWS endpoint (the official
-    /// `PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS`).
+    /// Idle pooled connections kept per AWS endpoint, and upstream calls in
+    /// flight at once (the official `PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS`).
     pub max_connections: usize,
     /// Concurrent client connections the HTTP API accepts; more get 429.
     pub max_client_connections: usize,
@@ -32,25 +33,14 @@ pub struct Config {
     pub token: Token,
 }
 
-/// The caller token (`AWS_SESSION_TOKEN`). Wiped on drop, never printed.
-#[derive(Clone)]
-pub struct Token(Zeroizing<String>);
-
-impl Token {
-    /// Wrap a token value.
-    pub fn new(value: String) -> Self {
-        Token(Zeroizing::new(value))
-    }
-
-    /// The token bytes, for the constant-time comparison.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
+impl Config {
+    /// The AWS SDK's per-service deadlines: the cache's, so the SDK gives up
+    /// on an attempt in time to retry within the read's deadline.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            secrets_manager: self.cache.deadline(Kind::Secret),
+            ssm: self.cache.deadline(Kind::Parameter),
+        }
     }
 }
 
@@ -60,7 +50,8 @@ impl fmt::Debug for Token {
 pub struct ConfigError {
     /// The environment variable's name.
     pub variable: &'static str,
-    /// What is wrong with it (quotes the value; no variable read here holds a secret except the token, which is never quoted).
+    /// What is wrong with it. Quotes the value: no variable read here holds
+    /// a secret but the token, which is never quoted.
     pub reason: String,
 }
 
@@ -86,7 +77,97 @@ pub mod vars {
 /// Longest TTL we accept: a day. (The official extension caps at 300 s.)
 const MAX_TTL_SECS: u64 = 86_400;
 /// Most entries we accept for the cache size.
-const MAX_CACHE_SIZE: usize = 100_000;
+const MAX_CACHE_SIZE: u64 = 100_000;
+/// Longest read deadline we accept: a Lambda function runs 15 minutes at most.
+const MAX_TIMEOUT_MILLIS: u64 = 900_000;
+
+/// The environment, read one variable at a time through a lookup (the
+/// process environment, or a map in tests). Blank counts as unset; every
+/// error names its variable.
+struct Env<G> {
+    get: G,
+}
+
+impl<G: Fn(&str) -> Option<String>> Env<G> {
+    fn raw(&self, variable: &'static str) -> Option<String> {
+        (self.get)(variable)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number(
+        &self,
+        variable: &'static str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(v) = self.raw(variable) else {
+            return Ok(default);
+        };
+        match v.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                variable,
+                reason: format!(
+                    "{v:?} is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    }
+
+    fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(v) = self.raw(variable) else {
+            return Ok(default);
+        };
+        match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(ConfigError {
+                variable,
+                reason: format!("{v:?} is not a boolean (true or false)"),
+            }),
+        }
+    }
+
+    fn level(&self, variable: &'static str) -> Result<Option<tracing::Level>, ConfigError> {
+        let Some(v) = self.raw(variable) else {
+            return Ok(Some(tracing::Level::INFO));
+        };
+        Ok(Some(match v.to_ascii_lowercase().as_str() {
+            "debug" => tracing::Level::DEBUG,
+            "info" => tracing::Level::INFO,
+            "warn" | "warning" => tracing::Level::WARN,
+            "error" => tracing::Level::ERROR,
+            "none" => return Ok(None),
+            _ => {
+                return Err(ConfigError {
+                    variable,
+                    reason: format!("{v:?} is not one of debug, info, warn, error, none"),
+                })
+            }
+        }))
+    }
+
+    /// A comma-separated list of ids, each checked, duplicates dropped.
+    fn ids(&self, variable: &'static str) -> Result<Vec<String>, ConfigError> {
+        let mut ids: Vec<String> = Vec::new();
+        let raw = self.raw(variable).unwrap_or_default();
+        for id in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Err(reason) = ids::check(id) {
+                return Err(ConfigError {
+                    variable,
+                    reason: format!("{id:?}: {reason}"),
+                });
+            }
+            if !ids.iter().any(|known| known == id) {
+                ids.push(id.to_owned());
+            }
+        }
+        Ok(ids)
+    }
+}
 
 impl Config {
     /// Read the process environment. Called once, from `main`.
@@ -96,59 +177,28 @@ impl Config {
 
     /// Read configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &'static str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let enabled = match get(vars::CACHE_ENABLED) {
-            None => true,
-            Some(v) => parse_bool(vars::CACHE_ENABLED, &v)?,
-        };
-        let size = parse_num(
-            vars::CACHE_SIZE,
-            get(vars::CACHE_SIZE),
-            1000,
-            0,
-            MAX_CACHE_SIZE as u64,
-        )? as usize;
-        let port = parse_num(vars::HTTP_PORT, get(vars::HTTP_PORT), 2773, 1, 65535)? as u16;
-        let max_connections = parse_num(
-            vars::MAX_CONNECTIONS,
-            get(vars::MAX_CONNECTIONS),
-            3,
-            1,
-            1000,
-        )? as usize;
-        let max_client_connections = parse_num(
-            vars::MAX_CLIENT_CONNECTIONS,
-            get(vars::MAX_CLIENT_CONNECTIONS),
-            128,
-            1,
-            10_000,
-        )? as usize;
-        let log_level = match get(vars::LOG_LEVEL) {
-            None => Some(tracing::Level::INFO),
-            Some(v) => parse_level(&v)?,
-        };
-        let sm_ttl = parse_num(vars::SM_TTL, get(vars::SM_TTL), 300, 0, MAX_TTL_SECS)?;
-        let ssm_ttl = parse_num(vars::SSM_TTL, get(vars::SSM_TTL), 300, 0, MAX_TTL_SECS)?;
-        let sm_timeout = parse_num(vars::SM_TIMEOUT, get(vars::SM_TIMEOUT), 0, 0, 600_000)?;
-        let ssm_timeout = parse_num(vars::SSM_TIMEOUT, get(vars::SSM_TIMEOUT), 0, 0, 600_000)?;
+        let env = Env { get };
         let defaults = CacheConfig::default();
-        let max_stale = parse_num(
+        let enabled = env.flag(vars::CACHE_ENABLED, true)?;
+        let size = env.number(vars::CACHE_SIZE, 1000, 0..=MAX_CACHE_SIZE)? as usize;
+        let port = env.number(vars::HTTP_PORT, 2773, 1..=65535)? as u16;
+        let max_connections = env.number(vars::MAX_CONNECTIONS, 3, 1..=1000)? as usize;
+        let max_client_connections =
+            env.number(vars::MAX_CLIENT_CONNECTIONS, 128, 1..=10_000)? as usize;
+        let log_level = env.level(vars::LOG_LEVEL)?;
+        let sm_ttl = env.number(vars::SM_TTL, 300, 0..=MAX_TTL_SECS)?;
+        let ssm_ttl = env.number(vars::SSM_TTL, 300, 0..=MAX_TTL_SECS)?;
+        let sm_timeout = env.number(vars::SM_TIMEOUT, 0, 0..=MAX_TIMEOUT_MILLIS)?;
+        let ssm_timeout = env.number(vars::SSM_TIMEOUT, 0, 0..=MAX_TIMEOUT_MILLIS)?;
+        let max_stale = env.number(
             vars::MAX_STALE,
-            get(vars::MAX_STALE),
             defaults.max_stale.as_secs(),
-            0,
-            7 * MAX_TTL_SECS,
+            0..=7 * MAX_TTL_SECS,
         )?;
-        let prefetch = match get(vars::PREFETCH) {
-            None => Vec::new(),
-            Some(v) => parse_prefetch(&v)?,
-        };
-        let token = get(vars::SESSION_TOKEN)
-            .or_else(|| get(vars::CONTAINER_TOKEN))
+        let prefetch = env.ids(vars::PREFETCH)?;
+        let token = env
+            .raw(vars::SESSION_TOKEN)
+            .or_else(|| env.raw(vars::CONTAINER_TOKEN))
             .map(Token::new)
             .ok_or_else(|| ConfigError {
                 variable: vars::SESSION_TOKEN,
@@ -160,14 +210,16 @@ impl Config {
 
         // Caching off (the official switch, or a size of 0) means TTL 0.
         let caching = enabled && size > 0;
-        let ttl = |secs| {
-            if caching {
-                Duration::from_secs(secs)
-            } else {
-                Duration::ZERO
-            }
+        let ttl = |secs| match caching {
+            true => Duration::from_secs(secs),
+            false => Duration::ZERO,
         };
-        let millis = |ms| (ms > 0).then(|| Duration::from_millis(ms));
+        // A timeout of 0 is the official extension's "no timeout"; ours is
+        // the cache's default deadline: nothing waits forever on upstream.
+        let deadline = |ms| match ms {
+            0 => defaults.secret_deadline,
+            ms => Duration::from_millis(ms),
+        };
         Ok(Config {
             port,
             cache: CacheConfig {
@@ -175,11 +227,10 @@ impl Config {
                 parameter_ttl: ttl(ssm_ttl),
                 max_stale: Duration::from_secs(max_stale),
                 max_entries: size.max(1),
+                secret_deadline: deadline(sm_timeout),
+                parameter_deadline: deadline(ssm_timeout),
+                max_upstream: max_connections,
                 ..defaults
-            },
-            timeouts: Timeouts {
-                secrets_manager: millis(sm_timeout),
-                ssm: millis(ssm_timeout),
             },
             max_connections,
             max_client_connections,
@@ -188,66 +239,6 @@ impl Config {
             token,
         })
     }
-}
-
-fn parse_bool(variable: &'static str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(ConfigError {
-            variable,
-            reason: format!("{v:?} is not a boolean (true or false)"),
-        }),
-    }
-}
-
-fn parse_num(
-    variable: &'static str,
-    value: Option<String>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    let Some(v) = value else { return Ok(default) };
-    match v.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError {
-            variable,
-            reason: format!("{v:?} is not a whole number from {min} to {max}"),
-        }),
-    }
-}
-
-fn parse_level(v: &str) -> Result<Option<tracing::Level>, ConfigError> {
-    Ok(Some(match v.to_ascii_lowercase().as_str() {
-        "debug" => tracing::Level::DEBUG,
-        "info" => tracing::Level::INFO,
-        "warn" | "warning" => tracing::Level::WARN,
-        "error" => tracing::Level::ERROR,
-        "none" => return Ok(None),
-        _ => {
-            return Err(ConfigError {
-                variable: vars::LOG_LEVEL,
-                reason: format!("{v:?} is not one of debug, info, warn, error, none"),
-            })
-        }
-    }))
-}
-
-fn parse_prefetch(v: &str) -> Result<Vec<String>, ConfigError> {
-    let mut ids = Vec::new();
-    for id in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if let Err(reason) = crate::request::check_id(id) {
-            return Err(ConfigError {
-                variable: vars::PREFETCH,
-                reason: format!("{id:?}: {reason}"),
-            });
-        }
-        if !ids.iter().any(|known| known == id) {
-            ids.push(id.to_owned());
-        }
-    }
-    Ok(ids)
 }
 
 #[cfg(test)]
@@ -274,7 +265,8 @@ mod tests {
         assert_eq!(c.cache.max_entries, 1000);
         assert_eq!(c.max_connections, 3);
         assert_eq!(c.log_level, Some(tracing::Level::INFO));
-        assert_eq!(c.timeouts, Timeouts::default());
+        assert_eq!(c.timeouts(), Timeouts::default());
+        assert_eq!(c.cache.max_upstream, 3);
         assert!(c.prefetch.is_empty());
     }
 
@@ -293,7 +285,8 @@ mod tests {
         assert_eq!(c.port, 8080);
         assert_eq!(c.cache.secret_ttl, Duration::from_secs(3600));
         assert_eq!(c.cache.parameter_ttl, Duration::ZERO);
-        assert_eq!(c.timeouts.secrets_manager, Some(Duration::from_millis(250)));
+        assert_eq!(c.timeouts().secrets_manager, Duration::from_millis(250));
+        assert_eq!(c.cache.secret_deadline, Duration::from_millis(250));
         assert_eq!(c.log_level, None);
         assert_eq!(c.prefetch, ["a", "b/c"]);
         assert_eq!(c.cache.max_stale, Duration::from_secs(60));

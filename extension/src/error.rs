@@ -43,15 +43,18 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::Forwarded => StatusCode::BAD_REQUEST,
-            ApiError::MissingToken => StatusCode::UNAUTHORIZED,
-            ApiError::WrongToken => StatusCode::FORBIDDEN,
+            ApiError::MissingToken | ApiError::WrongToken => StatusCode::FORBIDDEN,
             ApiError::UnknownPath => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            // The service's client errors keep the status AWS answered
+            // them with (400) and AWS's `__type`, as AWS's own
+            // implementation of this API passes them on.
             ApiError::Upstream(e) => match e.kind() {
-                ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
-                ErrorKind::AccessDenied => StatusCode::FORBIDDEN,
+                ErrorKind::NotFound
+                | ErrorKind::InvalidRequest
+                | ErrorKind::AccessDenied
+                | ErrorKind::Decryption => StatusCode::BAD_REQUEST,
                 ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
                 ErrorKind::Closed => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_GATEWAY,
@@ -59,8 +62,8 @@ impl ApiError {
         }
     }
 
-    /// The `__type` of the JSON body.
-    pub fn code(&self) -> &'static str {
+    /// The `__type` of the JSON body: ours, or the service's own code.
+    pub fn code(&self) -> &str {
         match self {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forwarded => "ForwardedRequestRefused",
@@ -69,7 +72,7 @@ impl ApiError {
             ApiError::UnknownPath => "UnknownPath",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::TooManyConnections => "TooManyConnections",
-            ApiError::Upstream(e) => e.kind().as_str(),
+            ApiError::Upstream(e) => e.code(),
         }
     }
 
@@ -85,7 +88,7 @@ impl ApiError {
     }
 
     /// The JSON body alone (also written raw by the connection limiter).
-    pub fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         let message = match self {
             // The cache's message already starts with nothing secret; keep it.
             ApiError::Upstream(e) => e.message().to_owned(),
@@ -96,7 +99,7 @@ impl ApiError {
 }
 
 /// A response with a JSON body.
-pub fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -114,12 +117,14 @@ mod tests {
     #[test]
     fn statuses() {
         let up = |k| ApiError::Upstream(Error::new(k, "m")).status().as_u16();
-        assert_eq!(up(ErrorKind::NotFound), 404);
+        assert_eq!(up(ErrorKind::NotFound), 400);
+        assert_eq!(up(ErrorKind::AccessDenied), 400);
+        assert_eq!(up(ErrorKind::InvalidRequest), 400);
         assert_eq!(up(ErrorKind::Throttled), 502);
         assert_eq!(up(ErrorKind::Unavailable), 502);
         assert_eq!(up(ErrorKind::Connection), 502);
         assert_eq!(up(ErrorKind::Timeout), 504);
-        assert_eq!(ApiError::MissingToken.status(), 401);
+        assert_eq!(ApiError::MissingToken.status(), 403);
         assert_eq!(ApiError::WrongToken.status(), 403);
         assert_eq!(ApiError::MethodNotAllowed.status(), 405);
         assert_eq!(ApiError::TooManyConnections.status(), 429);

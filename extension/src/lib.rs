@@ -6,25 +6,35 @@ Extension's HTTP API so function code switches over unchanged.
 
 # Layout
 
+Dependencies point down this list; no module imports one above it.
+
+* `lifecycle`: the phases: serve (bind, prefetch, server), register and
+  run the event loop (INVOKE refresh, SnapStart restore, SHUTDOWN), shut
+  down (drain, wipe). Its [`run`] is what `main` calls.
+* `server`: accept loop, connection limits, graceful drain.
+* `api`: a routed request answered from the cache.
+* `request`: an HTTP request to a route, one parser per endpoint.
 * [`config`]: the environment, parsed once into a typed [`Config`].
-* [`request`]: an HTTP request to a [`request::Route`], or a precise error.
-* [`api`]: a route answered from the cache.
-* [`error`]: the one error type and its one mapping to HTTP statuses.
-* [`server`]: accept loop, connection limit, graceful drain.
-* [`lifecycle`]: bind, prefetch, register, INVOKE refresh, SHUTDOWN.
+* `auth`: the caller token and its constant-time check.
+* `ids`: what an id may be.
+* `error`: the one error type and its one mapping to HTTP statuses.
 * `logging`: `tracing` set up from the configured level.
+
+See `docs/architecture.md` for the data flow and the HTTP contract.
 */
 #![warn(missing_docs)]
 
-pub mod api;
+mod api;
+mod auth;
 pub mod config;
-pub mod error;
+mod error;
+mod ids;
 pub mod lifecycle;
 mod logging;
-pub mod request;
-pub mod server;
+mod request;
+mod server;
 
+pub use auth::Token;
 pub use config::{Config, ConfigError};
-pub use error::ApiError;
 pub use lifecycle::{report_init_error, run};
 pub use logging::init as init_logging;

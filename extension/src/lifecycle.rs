@@ -1,10 +1,16 @@
-//! The Lambda lifecycle around the cache and the HTTP server.
+//! The Lambda lifecycle around the cache and the HTTP server, as explicit
+//! phases with one way out.
 //!
-//! Order matters: bind the listener and start prefetching **before**
-//! registering, because Lambda starts the function's own init as soon as
-//! every extension has registered, and that init code may already read
-//! secrets. Then register for INVOKE and SHUTDOWN and hand the event loop to
-//! `lambda-extension`.
+//! 1. [`Serving::start`]: bind the listener, build the cache, start the
+//!    prefetch and the server, all **before** registering: Lambda starts the
+//!    function's own init as soon as every extension has registered, and
+//!    that init code may already read secrets.
+//! 2. [`events`]: register for INVOKE and SHUTDOWN and run the event loop
+//!    until SHUTDOWN (or until the Extensions API fails).
+//! 3. [`Serving::shutdown`]: stop accepting, let in-flight requests finish
+//!    within the SHUTDOWN deadline, wipe the cache. This is the only way
+//!    out once serving: an Extensions API failure takes it too, and if the
+//!    task is dropped anyway (a panic), [`Serving`]'s `Drop` still wipes.
 //!
 //! The events processor never returns an error: `lambda-extension` reports
 //! an error to Lambda and stops the loop when it does, which would take
@@ -15,9 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
-use sidekey_cache::{AwsFetcher, Fetch, SecretCache};
+use sidekey_cache::{AwsFetcher, Fetch, Kind, RestoreDetector, SecretCache};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::api::Api;
 use crate::config::Config;
@@ -26,8 +33,10 @@ use crate::server;
 /// The extension's name as Lambda knows it (the file under /opt/extensions).
 pub const NAME: &str = "sidekey";
 
-/// How long an INVOKE may wait for refreshes of near-expiry values before
-/// the extension tells Lambda it is done (the rest finish in the background).
+/// Most an INVOKE may wait for refreshes of values being read before the
+/// extension tells Lambda it is done. The cache waits less when nothing is
+/// due or when what it waits for is past its deadline (then the refresh
+/// could not land anyway), so a healthy INVOKE is not held at all.
 const INVOKE_REFRESH_BUDGET: Duration = Duration::from_secs(1);
 
 /// Longest drain of in-flight requests at SHUTDOWN (Lambda gives
@@ -40,9 +49,9 @@ pub enum Error {
     /// The port is taken or not ours to bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        /// The address.
+        /// The address asked for (127.0.0.1 and the configured port).
         addr: SocketAddr,
-        /// Why.
+        /// Why the bind failed.
         source: std::io::Error,
     },
     /// The Extensions API refused or failed.
@@ -52,42 +61,101 @@ pub enum Error {
 
 /// Run the extension to SHUTDOWN.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })?;
-    let fetcher = AwsFetcher::from_env(config.timeouts, config.max_connections).await;
-    let cache = SecretCache::new(fetcher, config.cache.clone());
-    start_prefetch(&cache, config.prefetch.clone());
-
-    let api = Arc::new(Api::new(cache.clone(), config.token.clone()));
-    let (stop_tx, mut stop_rx) = watch::channel(None::<Duration>);
-    let stop = async move {
-        match stop_rx.wait_for(Option::is_some).await {
-            Ok(budget) => budget.unwrap_or_default(),
-            Err(_) => Duration::ZERO,
-        }
+    let serving = Serving::start(&config).await?;
+    let ended = events(&serving.cache).await;
+    let drain = match &ended {
+        Ok(Some(deadline_ms)) => drain_budget(*deadline_ms),
+        _ => MAX_DRAIN,
     };
-    let server = tokio::spawn(server::serve(
-        listener,
-        api,
-        config.max_client_connections,
-        stop,
-    ));
-    tracing::info!(%addr, "listening");
+    serving.shutdown(drain).await;
+    ended.map(|_| ())
+}
 
+/// Phase 1 and 3: the listener bound, the cache built, the server running.
+struct Serving<F: Fetch> {
+    cache: SecretCache<F>,
+    stop: watch::Sender<Option<Duration>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Serving<AwsFetcher> {
+    async fn start(config: &Config) -> Result<Self, Error> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let fetcher = AwsFetcher::from_env(config.timeouts(), config.max_connections).await;
+        let cache = SecretCache::new(fetcher, config.cache.clone());
+        log_caching(&cache);
+        start_prefetch(&cache, config.prefetch.clone());
+
+        let api = Arc::new(Api::new(cache.clone(), config.token.clone()));
+        let (stop, mut stop_rx) = watch::channel(None::<Duration>);
+        let stopped = async move {
+            match stop_rx.wait_for(Option::is_some).await {
+                Ok(budget) => budget.unwrap_or_default(),
+                Err(_) => Duration::ZERO,
+            }
+        };
+        let server = tokio::spawn(server::serve(
+            listener,
+            api,
+            config.max_client_connections,
+            stopped,
+        ));
+        tracing::info!(%addr, "listening");
+        Ok(Self {
+            cache,
+            stop,
+            server: Some(server),
+        })
+    }
+}
+
+impl<F: Fetch> Serving<F> {
+    /// Stop accepting, drain in-flight requests for at most `drain`, wipe
+    /// the cache.
+    async fn shutdown(mut self, drain: Duration) {
+        let _ = self.stop.send(Some(drain));
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.cache.close();
+        tracing::info!("stopped; cache wiped");
+    }
+}
+
+impl<F: Fetch> Drop for Serving<F> {
+    /// Whatever ends this phase, no value outlives it.
+    fn drop(&mut self) {
+        self.cache.close();
+    }
+}
+
+/// Phase 2: register and run the event loop. `Ok(Some(deadline_ms))` at
+/// SHUTDOWN, `Ok(None)` if Lambda ended the loop without one.
+async fn events<F: Fetch>(cache: &SecretCache<F>) -> Result<Option<u64>, Error> {
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<u64>(1);
-    let events = {
+    // Under SnapStart the environment may be restored from a snapshot taken
+    // after INIT, hours later: the first event after a restore sees the wall
+    // clock far ahead of the monotonic one, and every cached value is due.
+    let restore = Arc::new(RestoreDetector::new());
+    let processor = {
         let cache = cache.clone();
         service_fn(move |event: LambdaEvent| {
             let cache = cache.clone();
             let shutdown_tx = shutdown_tx.clone();
+            let restore = Arc::clone(&restore);
             async move {
+                if restore.check() {
+                    tracing::info!("restored from a snapshot: every cached value is due");
+                    cache.expire_all();
+                }
                 match event.next {
                     NextEvent::Invoke(_) => {
-                        let started = cache.refresh_due(INVOKE_REFRESH_BUDGET).await.started;
-                        if started > 0 {
-                            tracing::debug!(started, "refreshed values near expiry");
+                        let report = cache.refresh_due(INVOKE_REFRESH_BUDGET).await;
+                        if report.started > 0 || report.timed_out > 0 {
+                            tracing::debug!(?report, "INVOKE refresh");
                         }
                     }
                     NextEvent::Shutdown(e) => {
@@ -102,35 +170,42 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let registered = Extension::new()
         .with_extension_name(NAME)
         .with_events(&["INVOKE", "SHUTDOWN"])
-        .with_events_processor(events)
+        .with_events_processor(processor)
         .register()
         .await
         .map_err(Error::Lambda)?;
     tracing::debug!("registered");
-
-    let deadline_ms = tokio::select! {
+    tokio::select! {
         biased;
-        deadline = shutdown_rx.recv() => deadline,
+        deadline = shutdown_rx.recv() => Ok(deadline),
         result = registered.run() => match shutdown_rx.try_recv() {
             // After SHUTDOWN, Lambda may tear the API down under the next
             // poll: that error is the end of the loop, not a failure.
-            Ok(deadline) => Some(deadline),
-            Err(_) => {
-                result.map_err(Error::Lambda)?;
-                None
-            }
+            Ok(deadline) => Ok(Some(deadline)),
+            Err(_) => result.map(|()| None).map_err(Error::Lambda),
         },
-    };
-    let drain = deadline_ms.map_or(MAX_DRAIN, drain_budget);
-    let _ = stop_tx.send(Some(drain));
-    let _ = server.await;
-    cache.close();
-    tracing::info!("stopped; cache wiped");
-    Ok(())
+    }
+}
+
+/// Say once, at start, when a kind is not cached (and so neither
+/// prefetched nor refreshed at INVOKE).
+fn log_caching<F: Fetch>(cache: &SecretCache<F>) {
+    for (kind, name) in [(Kind::Secret, "secrets"), (Kind::Parameter, "parameters")] {
+        if !cache.config().caching_enabled(kind) {
+            tracing::info!("caching of {name} is off: every read goes upstream");
+        }
+    }
 }
 
 fn start_prefetch<F: Fetch>(cache: &SecretCache<F>, ids: Vec<String>) {
     if ids.is_empty() {
+        return;
+    }
+    if !cache.config().caching_enabled(Kind::Secret) {
+        tracing::info!(
+            ids = ids.len(),
+            "prefetch skipped: caching of secrets is off"
+        );
         return;
     }
     let cache = cache.clone();
@@ -156,12 +231,9 @@ fn drain_budget(deadline_ms: u64) -> Duration {
 }
 
 /// Register just to report `message` through `/extension/init/error`, so
-/// Lambda fails the INIT with our reason instead of a bare exit code. Does
-/// nothing outside Lambda (no `AWS_LAMBDA_RUNTIME_API`).
+/// Lambda fails the INIT with our reason instead of a bare exit code. Only
+/// called under Lambda (`main` checks for `AWS_LAMBDA_RUNTIME_API`).
 pub async fn report_init_error(error_type: &str, message: &str) {
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        return;
-    }
     let registered = match Extension::new()
         .with_extension_name(NAME)
         .with_events(&[])

@@ -1,4 +1,5 @@
-//! The `sidekey` binary: read the configuration, set up logging, run.
+//! The `sidekey` binary: read the configuration once, set up logging, run
+//! the lifecycle, turn the outcome into an exit code.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,6 +12,8 @@ fn main() -> ExitCode {
         Ok(c) => c.log_level,
         Err(_) => Some(tracing::Level::INFO),
     });
+    // Only under Lambda is there an Extensions API to report an init error to.
+    let under_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     // Two workers at most: Lambda gives small functions a fraction of a
     // vCPU, and the function's own process needs the rest.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
@@ -26,23 +29,25 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        match config {
+        // What Lambda should be told failed the INIT, if anything.
+        let init_error = match config {
             Err(e) => {
                 tracing::error!(error = %e, "invalid configuration");
-                report_init_error("Extension.ConfigError", &e.to_string()).await;
-                ExitCode::FAILURE
+                Some(("Extension.ConfigError", e.to_string()))
             }
             Ok(config) => match lifecycle::run(config).await {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => return ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "stopped");
-                    if matches!(e, lifecycle::Error::Bind { .. }) {
-                        report_init_error("Extension.BindError", &e.to_string()).await;
-                    }
-                    ExitCode::FAILURE
+                    matches!(e, lifecycle::Error::Bind { .. })
+                        .then(|| ("Extension.BindError", e.to_string()))
                 }
             },
+        };
+        if let (true, Some((error_type, message))) = (under_lambda, init_error) {
+            report_init_error(error_type, &message).await;
         }
+        ExitCode::FAILURE
     });
     runtime.shutdown_timeout(Duration::from_millis(100));
     code

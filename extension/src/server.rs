@@ -1,7 +1,22 @@
-//! The loopback HTTP server: accept loop, connection limit, graceful drain.
+//! The loopback HTTP server: accept loop, connection limits, graceful drain.
 //!
 //! Takes its listener and its shutdown signal as arguments (as mini-redis's
 //! `server::run` does), so tests and the lifecycle drive it the same way.
+//!
+//! It must outlive whatever a misbehaving caller or the sandbox does to it:
+//!
+//! * **accept errors** (EMFILE when the function leaks sockets) back off,
+//!   doubling from 10 ms to 1 s, instead of spinning on a core the function
+//!   needs;
+//! * **over the client limit**, a connection is answered `429` by one of a
+//!   few refusal slots; when those are taken too it is closed at once, so a
+//!   flood costs a bounded number of tasks, not one per connection. A
+//!   `GET /ping` over the limit is still answered `200 healthy`: a health
+//!   check must not fail because the function is busy;
+//! * **a client that sends and never reads** (pipelining into a full socket)
+//!   is cut off once a write has made no progress for [`WRITE_STALL`], so
+//!   it cannot hold a connection slot forever; a client that takes too long
+//!   to send its headers is cut off after [`HEADER_TIMEOUT`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,17 +30,28 @@ use hyper_util::server::graceful::GracefulShutdown;
 use sidekey_cache::Fetch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_io_timeout::TimeoutStream;
 
 use crate::api::Api;
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a write to a client may make no progress before the connection
+/// is dropped (the client is not reading its answers).
+const WRITE_STALL: Duration = Duration::from_secs(5);
+
+/// Connections over the limit answered `429` at once; past these, closed.
+const REFUSAL_SLOTS: usize = 16;
+
+/// First and longest pause after a failed `accept`.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
 /// Serve `api` on `listener` until `shutdown` resolves, then stop accepting
 /// and let in-flight requests finish for at most the duration it yields.
-pub async fn serve<F: Fetch>(
+pub(crate) async fn serve<F: Fetch>(
     listener: TcpListener,
     api: Arc<Api<F>>,
     max_connections: usize,
@@ -33,35 +59,48 @@ pub async fn serve<F: Fetch>(
 ) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
+    let mut backoff = ACCEPT_BACKOFF.0;
     tokio::pin!(shutdown);
     let drain = loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             budget = &mut shutdown => break budget,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                if !peer.ip().is_loopback() {
-                    // Bound to 127.0.0.1, so this cannot happen; refuse anyway.
-                    continue;
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = ACCEPT_BACKOFF.0;
+                accepted
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pause = ?backoff, "accept failed");
+                tokio::select! {
+                    budget = &mut shutdown => break budget,
+                    () = tokio::time::sleep(backoff) => {}
                 }
-                let _ = stream.set_nodelay(true);
-                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    tokio::spawn(refuse(stream));
-                    continue;
-                };
-                let api = Arc::clone(&api);
-                let service = service_fn(move |req| {
-                    let api = Arc::clone(&api);
-                    async move { Ok::<_, Infallible>(api.handle(&req).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                continue;
+            }
+        };
+        if !peer.ip().is_loopback() {
+            // Bound to 127.0.0.1, so this cannot happen; refuse anyway.
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => {
+                let conn = serve_connection(stream, Arc::clone(&api));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
                     drop(permit);
                 });
+            }
+            Err(_) => {
+                if let Ok(slot) = Arc::clone(&refusals).try_acquire_owned() {
+                    tokio::spawn(refuse(stream, slot));
+                }
+                // else: dropped here, closing the connection.
             }
         }
     };
@@ -74,21 +113,80 @@ pub async fn serve<F: Fetch>(
     }
 }
 
-/// Answer a connection over the limit with 429 and close it.
-async fn refuse(mut stream: TcpStream) {
-    let body = ApiError::TooManyConnections.body();
-    let head = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+/// One client connection, HTTP/1.1 with keep-alive, guarded against stalls.
+fn serve_connection<F: Fetch>(
+    stream: TcpStream,
+    api: Arc<Api<F>>,
+) -> impl hyper_util::server::graceful::GracefulConnection {
+    let mut stream = TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(WRITE_STALL));
+    let service = service_fn(move |req| {
+        let api = Arc::clone(&api);
+        async move { Ok::<_, Infallible>(api.handle(&req).await) }
+    });
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(Box::pin(stream)), service)
+}
+
+/// Answer a connection over the limit and close it: `200 healthy` to a
+/// `GET /ping`, `429` to anything else.
+async fn refuse(mut stream: TcpStream, slot: OwnedSemaphorePermit) {
+    // Read what the client sent first: to see whether it is a ping, and so
+    // that closing does not reset the connection before it reads the answer.
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+    let head = match read {
+        Ok(Ok(n)) => &buf[..n],
+        _ => &[][..],
+    };
+    let (status, content_type, body) = if is_ping(head) {
+        ("200 OK", "text/plain", "healthy".to_owned())
+    } else {
+        (
+            "429 Too Many Requests",
+            "application/json",
+            ApiError::TooManyConnections.body(),
+        )
+    };
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    // Read what the client sent first, so closing does not reset the
-    // connection before it reads the answer.
-    let mut buf = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
+        stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await
     })
     .await;
+    drop(slot);
+}
+
+/// Whether a request head is `GET /ping` (with or without a query or a
+/// trailing slash).
+fn is_ping(head: &[u8]) -> bool {
+    let line = head.split(|&b| b == b'\r' || b == b'\n').next();
+    let mut parts = line.unwrap_or_default().split(|&b| b == b' ');
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    method == b"GET" && matches!(path, b"/ping" | b"/ping/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pings_are_recognised_from_the_request_line() {
+        assert!(is_ping(b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\n"));
+        assert!(is_ping(b"GET /ping/?a=b HTTP/1.1\r\n"));
+        assert!(!is_ping(b"POST /ping HTTP/1.1\r\n"));
+        assert!(!is_ping(b"GET /pingx HTTP/1.1\r\n"));
+        assert!(!is_ping(
+            b"GET /secretsmanager/get?secretId=ping HTTP/1.1\r\n"
+        ));
+        assert!(!is_ping(b""));
+    }
 }

@@ -67,7 +67,7 @@ async fn serves_secrets_and_parameters_like_the_official_extension() {
     let a = get(&format!("{url}/v1/app/api/key?key=n"), token).await;
     assert_eq!(a.json(), json!({"key": "n", "value": 7}));
     let a = get(&format!("{url}/v1/app/api/key?key=missing"), token).await;
-    assert_eq!(a.status, 404);
+    assert_eq!(a.status, 400);
 
     // Binary secrets come back base64, as GetSecretValue sends them.
     let a = get(&format!("{url}/secretsmanager/get?secretId=bin"), token).await;
@@ -141,7 +141,7 @@ async fn every_error_case_has_its_status_and_a_json_body() {
         (
             format!("{url}/secretsmanager/get?secretId=s"),
             None,
-            401,
+            403,
             "MissingToken",
         ),
         (
@@ -183,14 +183,14 @@ async fn every_error_case_has_its_status_and_a_json_body() {
         (
             format!("{url}/secretsmanager/get?secretId=does-not-exist"),
             token,
-            404,
+            400,
             "ResourceNotFoundException",
         ),
         (
             format!("{url}/systemsmanager/parameters/get?name=%2Fnope"),
             token,
-            404,
-            "ResourceNotFoundException",
+            400,
+            "ParameterNotFound",
         ),
         (format!("{url}/nowhere"), token, 404, "UnknownPath"),
     ];

@@ -42,6 +42,7 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if self.healthy() {
+                self.warm_up();
                 return true;
             }
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
@@ -67,6 +68,30 @@ impl Moto {
         }
         let mut buf = [0u8; 12];
         s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
+    }
+
+    /// Make moto load its Parameter Store backend now: its first SSM call
+    /// takes 1.4 s on an idle machine (it loads AWS's public parameters),
+    /// more on a loaded one, which would otherwise eat into the extension's
+    /// 2 s read deadline in whichever test reads a parameter first.
+    fn warm_up(&self) {
+        let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+        let body = r#"{"Name":"/sidekey/warm-up"}"#;
+        let req = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: AmazonSSM.GetParameter\r\n\
+             Content-Type: application/x-amz-json-1.1\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        if s.write_all(req.as_bytes()).is_ok() {
+            let mut buf = [0u8; 12];
+            let _ = s.read_exact(&mut buf);
+        }
     }
 
     /// `http://127.0.0.1:PORT`

@@ -6,6 +6,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use proptest::prelude::*;
 
 use super::*;
+use crate::auth::TOKEN_HEADER;
 
 /// Cases per property; `PROPTEST_CASES` overrides it for a longer run.
 fn config() -> ProptestConfig {

@@ -1,5 +1,7 @@
 use super::*;
+use crate::auth::TOKEN_HEADER;
 use http::HeaderValue;
+use sidekey_cache::{ParameterRequest, SecretRequest};
 
 fn token() -> Token {
     Token::new("t0k".into())
@@ -83,8 +85,9 @@ fn ping_needs_no_token_but_the_rest_do() {
     let ping = route(&Method::GET, &"/ping".parse().unwrap(), &none, &token());
     assert_eq!(ping.unwrap(), Route::Ping);
     for uri in ["/metrics", "/secretsmanager/get?secretId=a", "/v1/a"] {
+        // Missing is refused like wrong, as AWS's implementation does.
         let e = route(&Method::GET, &uri.parse().unwrap(), &none, &token()).unwrap_err();
-        assert_eq!(e.status(), 401, "{uri}");
+        assert_eq!(e.status(), 403, "{uri}");
         let e = route(
             &Method::GET,
             &uri.parse().unwrap(),
@@ -156,7 +159,7 @@ fn bad_requests_name_the_problem() {
         ),
         ("/systemsmanager/parameters/get?name=a&key=k", "key"),
         (
-            "/systemsmanager/parameters/get?name=a&withDecryption=1",
+            "/systemsmanager/parameters/get?name=a&withDecryption=2",
             "withDecryption",
         ),
         ("/metrics?x=1", "no parameters"),
@@ -172,6 +175,23 @@ fn bad_requests_name_the_problem() {
     assert_eq!(status(&long), 400);
     let huge = format!("/secretsmanager/get?secretId=a&key={}", "k".repeat(10_000));
     assert_eq!(status(&huge), 400);
+}
+
+#[test]
+fn trailing_slashes_and_numeric_flags_are_accepted() {
+    let r = read("/secretsmanager/get/?secretId=a&refreshNow=1");
+    assert_eq!((r.key.id(), r.refresh_now), ("a", true));
+    let r = read("/systemsmanager/parameters/get/?name=p&withDecryption=1&refreshNow=0");
+    assert!(!r.refresh_now);
+    assert!(matches!(
+        r.key,
+        Key::Parameter(ParameterRequest {
+            with_decryption: true,
+            ..
+        })
+    ));
+    assert_eq!(get("/ping/").unwrap(), Route::Ping);
+    assert_eq!(get("/metrics/").unwrap(), Route::Metrics);
 }
 
 #[test]

@@ -1,0 +1,104 @@
+//! Turning an HTTP request into a [`Route`], or a precise [`ApiError`].
+//!
+//! Pure functions of the method, URI and headers: no I/O, no panics, every
+//! rejection names what was wrong. This file checks what every request
+//! shares (relay header, method, path, token) and hands the query to the
+//! endpoint's own parser: [`secret`], [`parameter`]; [`query`] decodes.
+
+use http::{HeaderMap, Method, Uri};
+use sidekey_cache::Key;
+
+use crate::auth::{self, Token};
+use crate::error::ApiError;
+
+mod parameter;
+mod query;
+mod secret;
+
+/// What a valid request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `GET /ping`
+    Ping,
+    /// `GET /metrics`
+    Metrics,
+    /// A secret or parameter read.
+    Read(Read),
+}
+
+/// A value read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Read {
+    /// What to read.
+    pub key: Key,
+    /// `refreshNow=true`: bypass the cache and refill it.
+    pub refresh_now: bool,
+    /// `key=FIELD`: answer one field of a JSON secret.
+    pub field: Option<String>,
+}
+
+/// The endpoints, by path.
+enum Endpoint<'a> {
+    Ping,
+    Metrics,
+    Secret,
+    Parameter,
+    V1(&'a str),
+}
+
+impl<'a> Endpoint<'a> {
+    /// The endpoint at `path`. A trailing slash is accepted on the fixed
+    /// paths, as AWS's documentation writes them (`/secretsmanager/get/?...`).
+    fn of(path: &'a str) -> Option<Self> {
+        let fixed = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => path,
+        };
+        Some(match fixed {
+            "/ping" => Endpoint::Ping,
+            "/metrics" => Endpoint::Metrics,
+            "/secretsmanager/get" => Endpoint::Secret,
+            "/systemsmanager/parameters/get" => Endpoint::Parameter,
+            _ => Endpoint::V1(path.strip_prefix("/v1/")?),
+        })
+    }
+}
+
+/// Route a request, checking relay header, method, path and token.
+pub(crate) fn route(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    token: &Token,
+) -> Result<Route, ApiError> {
+    if headers.contains_key("x-forwarded-for") {
+        return Err(ApiError::Forwarded);
+    }
+    if method != Method::GET {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let endpoint = Endpoint::of(uri.path()).ok_or(ApiError::UnknownPath)?;
+    if let Endpoint::Ping = endpoint {
+        return Ok(Route::Ping);
+    }
+    auth::check(headers, token)?;
+    let query = uri.query().unwrap_or("");
+    let read = match endpoint {
+        Endpoint::Ping => return Ok(Route::Ping),
+        Endpoint::Metrics => {
+            query::Params::parse(query, &[])
+                .map_err(|_| query::bad("/metrics takes no parameters".into()))?;
+            return Ok(Route::Metrics);
+        }
+        Endpoint::Secret => secret::get(query)?,
+        Endpoint::V1(raw_id) => secret::v1(raw_id, query)?,
+        Endpoint::Parameter => parameter::get(query)?,
+    };
+    Ok(Route::Read(read))
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod fuzz;

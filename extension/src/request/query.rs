@@ -1,0 +1,107 @@
+//! Query strings: strict percent-decoding and named parameters.
+//!
+//! A `%` must be followed by two hex digits, the result must be UTF-8, and
+//! `+` stays a plus: secret and parameter names may contain `+` and never
+//! contain spaces. Each parameter may appear once.
+
+use std::borrow::Cow;
+
+use crate::error::ApiError;
+use crate::ids;
+
+/// Longest query string accepted.
+pub(super) const MAX_QUERY_LEN: usize = 8192;
+
+/// A 400 naming what was wrong.
+pub(super) fn bad(message: String) -> ApiError {
+    ApiError::BadRequest(message)
+}
+
+/// Strict percent-decoding to UTF-8.
+pub(super) fn decode(raw: &str) -> Result<Cow<'_, str>, String> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while let Some(p) = bytes[i..].iter().position(|&b| b == b'%') {
+        let at = i + p;
+        let hex = bytes
+            .get(at + 1..at + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if hex.is_none() {
+            return Err("invalid percent-encoding".into());
+        }
+        i = at + 3;
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "not valid UTF-8 once decoded".into())
+}
+
+/// Decoded query parameters, each name at most once.
+pub(super) struct Params<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Params<'a> {
+    /// Parse `query`, accepting only the names in `allowed`.
+    pub(super) fn parse(query: &'a str, allowed: &[&str]) -> Result<Self, ApiError> {
+        if query.len() > MAX_QUERY_LEN {
+            return Err(bad(format!(
+                "query string longer than {MAX_QUERY_LEN} bytes"
+            )));
+        }
+        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        for part in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = decode(name).map_err(|e| bad(format!("parameter name: {e}")))?;
+            let value = decode(value).map_err(|e| bad(format!("{name}: {e}")))?;
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(bad(format!("parameter {name:?} given more than once")));
+            }
+            pairs.push((name, value));
+        }
+        if let Some((n, _)) = pairs.iter().find(|(n, _)| !allowed.contains(&n.as_ref())) {
+            return Err(bad(format!(
+                "unknown parameter {n:?}; allowed: {}",
+                allowed.join(", ")
+            )));
+        }
+        Ok(Params { pairs })
+    }
+
+    /// The decoded value of `name`, if given.
+    pub(super) fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The value of `name`, which must be given.
+    pub(super) fn required(&self, name: &str) -> Result<Cow<'a, str>, ApiError> {
+        self.get(name)
+            .ok_or_else(|| bad(format!("missing required parameter {name:?}")))
+    }
+
+    /// An id-like value of `name` (see [`ids::check`]), if given.
+    pub(super) fn id(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => {
+                ids::check(&v).map_err(|e| bad(format!("{name}: {e}")))?;
+                Ok(Some(v.into_owned()))
+            }
+        }
+    }
+
+    /// A boolean flag: `true`/`false` (any case) or `1`/`0`; absent is false.
+    pub(super) fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name).as_deref() {
+            None => Ok(false),
+            Some("1") => Ok(true),
+            Some("0") => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(bad(format!("{name}: {v:?} is not true or false"))),
+        }
+    }
+}
