@@ -20,6 +20,7 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use crate::{Error, ErrorKind, Payload, Record, SecretValue};
@@ -197,16 +198,19 @@ pub fn decode_binary(b64: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         .map_err(|_| unreadable_answer("SecretBinary is not valid base64"))
 }
 
-/// `GetSecretValue`'s answer as read off the wire.
+/// `GetSecretValue`'s answer as read off the wire; the value is borrowed
+/// and unescaped by [`unescape`], never by serde_json's scratch buffer.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct SecretValueAnswer {
+struct SecretValueAnswer<'a> {
     #[serde(rename = "ARN")]
     arn: Option<String>,
     name: Option<String>,
     version_id: Option<String>,
-    secret_string: Option<Zeroizing<String>>,
-    secret_binary: Option<Zeroizing<String>>,
+    #[serde(borrow)]
+    secret_string: Option<&'a RawValue>,
+    #[serde(borrow)]
+    secret_binary: Option<&'a RawValue>,
     version_stages: Option<Vec<String>>,
     created_date: Option<f64>,
 }
@@ -215,15 +219,19 @@ struct SecretValueAnswer {
 pub fn secret_value_answer(body: &[u8]) -> Result<Record, Error> {
     let out: SecretValueAnswer = serde_json::from_slice(body)
         .map_err(|_| unreadable_answer("GetSecretValue answered malformed JSON"))?;
-    let binary = match (&out.secret_string, &out.secret_binary) {
-        (None, Some(b64)) => Some(decode_binary(b64)?),
+    let text = |raw: &RawValue| {
+        unescape(raw.get()).ok_or_else(|| unreadable_answer("a secret value is not a JSON string"))
+    };
+    let string = out.secret_string.map(text).transpose()?;
+    let binary = match (&string, out.secret_binary) {
+        (None, Some(b64)) => Some(decode_binary(&text(b64)?)?),
         _ => None,
     };
     secret_record(SecretParts {
         arn: out.arn,
         name: out.name,
         version_id: out.version_id,
-        string: out.secret_string,
+        string,
         binary,
         stages: out.version_stages,
         created: out.created_date,
@@ -287,26 +295,84 @@ pub(crate) struct ParameterWire<'a> {
     pub version: i64,
 }
 
-/// The value fields of a cached `GetSecretValue` body, read back.
+/// The value fields of a cached `GetSecretValue` body, read back as
+/// borrowed JSON text: nothing is unescaped until [`unescape`] does it into
+/// a wiped buffer.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct SecretFields {
-    pub secret_string: Option<Zeroizing<String>>,
-    pub secret_binary: Option<Zeroizing<String>>,
+pub(crate) struct SecretFields<'a> {
+    #[serde(borrow)]
+    pub secret_string: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub secret_binary: Option<&'a RawValue>,
 }
 
-/// The value of a cached `GetParameter` body, read back.
+/// The value of a cached `GetParameter` body, read back; as [`SecretFields`].
 #[derive(Deserialize)]
-pub(crate) struct ParameterFields {
-    #[serde(rename = "Parameter")]
-    pub parameter: ParameterValue,
+pub(crate) struct ParameterFields<'a> {
+    #[serde(rename = "Parameter", borrow)]
+    pub parameter: ParameterValue<'a>,
 }
 
 /// See [`ParameterFields`].
 #[derive(Deserialize)]
-pub(crate) struct ParameterValue {
-    #[serde(rename = "Value")]
-    pub value: Zeroizing<String>,
+pub(crate) struct ParameterValue<'a> {
+    #[serde(rename = "Value", borrow)]
+    pub value: &'a RawValue,
+}
+
+/// Decode a JSON string literal (quotes included) into a wiped buffer.
+///
+/// serde_json unescapes a string with escapes through a scratch buffer that
+/// it drops without wiping: reading a secret that way would leave a copy in
+/// freed memory. This decoder writes only into its output, sized up front
+/// (an escape never decodes to more bytes than it takes), so it never
+/// reallocates either. `None` if `literal` is not a valid JSON string.
+pub fn unescape(literal: &str) -> Option<Zeroizing<String>> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = Zeroizing::new(String::with_capacity(inner.len()));
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            if c == '"' || c.is_control() {
+                return None;
+            }
+            out.push(c);
+            continue;
+        }
+        let decoded = match chars.next()? {
+            '"' => '"',
+            '\\' => '\\',
+            '/' => '/',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'u' => {
+                let high = hex4(&mut chars)?;
+                if (0xD800..0xDC00).contains(&high) {
+                    if (chars.next()?, chars.next()?) != ('\\', 'u') {
+                        return None;
+                    }
+                    let low = hex4(&mut chars)?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))?
+                } else {
+                    char::from_u32(high)?
+                }
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+    }
+    Some(out)
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + chars.next()?.to_digit(16)?))
 }
 
 #[cfg(test)]
@@ -416,6 +482,32 @@ mod tests {
             panic!("not a secret")
         };
         assert!(matches!(&s.payload, Payload::Binary(b) if b.as_slice() == b"hi"));
+    }
+
+    #[test]
+    fn unescape_decodes_json_strings_without_serde() {
+        for text in [
+            "plain",
+            "",
+            r#"{"apikey":"k\\"}"#,
+            "tab\tnew\nline \u{1F600} é \u{8}\u{c}\r/",
+        ] {
+            let literal = serde_json::to_string(text).unwrap();
+            assert_eq!(unescape(&literal).unwrap().as_str(), text, "{literal}");
+        }
+        assert_eq!(
+            unescape(r#""\ud83d\ude00 \u00e9\/""#).unwrap().as_str(),
+            "\u{1F600} é/"
+        );
+        for bad in [
+            r#""unterminated"#,
+            r#""bad \x escape""#,
+            r#""\ud83d alone""#,
+            "7",
+            r#""a"b""#,
+        ] {
+            assert!(unescape(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

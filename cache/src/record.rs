@@ -7,17 +7,19 @@
 //! and no copy ([`Cached::body`] shares the buffer), and only one copy of
 //! each value lives in memory.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use crate::key::Kind;
 use crate::protocol::{
-    decode_binary, ParameterEnvelope, ParameterFields, ParameterWire, SecretFields, SecretWire,
+    self, decode_binary, ParameterEnvelope, ParameterFields, ParameterWire, SecretFields,
+    SecretWire,
 };
 use crate::{Error, ErrorKind};
 
@@ -212,15 +214,16 @@ impl Cached {
     }
 
     /// The value as text: `SecretString`, or `SecretBinary` decoded if it
-    /// is UTF-8, or the parameter's `Value`.
+    /// is UTF-8, or the parameter's `Value`. Decoded straight from the
+    /// cached body into a wiped buffer ([`protocol::unescape`]).
     pub fn text(&self) -> Result<Zeroizing<String>, Error> {
         match self.meta.kind {
             Kind::Secret => {
                 let f: SecretFields = parse(&self.json)?;
                 match (f.secret_string, f.secret_binary) {
-                    (Some(s), _) => Ok(s),
+                    (Some(s), _) => string_of(s),
                     (None, Some(b64)) => {
-                        let bytes = decode_binary(&b64)?;
+                        let bytes = decode_binary(&string_of(b64)?)?;
                         let text = std::str::from_utf8(&bytes)
                             .map_err(|_| invalid("the binary secret is not UTF-8 text"))?;
                         Ok(Zeroizing::new(text.to_owned()))
@@ -228,15 +231,19 @@ impl Cached {
                     (None, None) => Err(invalid("the secret has no value")),
                 }
             }
-            Kind::Parameter => Ok(parse::<ParameterFields>(&self.json)?.parameter.value),
+            Kind::Parameter => string_of(parse::<ParameterFields>(&self.json)?.parameter.value),
         }
     }
 
     /// One field of a secret whose value is a JSON object, as JSON text
     /// (a string field comes back quoted, as in the object).
+    ///
+    /// The object is parsed with its values borrowed from the (wiped) text,
+    /// so the field is copied once, into the wiped result, and no other
+    /// copy of any field is made.
     pub fn field_json(&self, field: &str) -> Result<Zeroizing<String>, Error> {
         let text = self.text()?;
-        let object: serde_json::Map<String, serde_json::Value> =
+        let object: BTreeMap<String, &RawValue> =
             serde_json::from_str(&text).map_err(|_| invalid("the value is not a JSON object"))?;
         let value = object.get(field).ok_or_else(|| {
             Error::new(
@@ -244,46 +251,31 @@ impl Cached {
                 format!("the value has no key {field:?}"),
             )
         })?;
-        let out = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
-        // The parsed map holds copies of every field; wipe its strings.
-        wipe_map(object);
-        Ok(out)
+        Ok(Zeroizing::new(value.get().to_owned()))
     }
 
     /// One field of a JSON-object value, as a plain string (string fields
     /// unquoted, other JSON values as their JSON text).
     pub fn field(&self, field: &str) -> Result<Zeroizing<String>, Error> {
         let json = self.field_json(field)?;
-        match serde_json::from_str::<serde_json::Value>(&json) {
-            Ok(serde_json::Value::String(mut s)) => {
-                let out = Zeroizing::new(std::mem::take(&mut s));
-                Ok(out)
-            }
-            _ => Ok(json),
+        if json.starts_with('"') {
+            return protocol::unescape(&json).ok_or_else(|| invalid("the field is not a string"));
         }
+        Ok(json)
     }
 }
 
-fn wipe_map(map: serde_json::Map<String, serde_json::Value>) {
-    use zeroize::Zeroize;
-    fn wipe(v: serde_json::Value) {
-        match v {
-            serde_json::Value::String(mut s) => s.zeroize(),
-            serde_json::Value::Array(a) => a.into_iter().for_each(wipe),
-            serde_json::Value::Object(o) => wipe_map(o),
-            _ => {}
-        }
-    }
-    for (_, v) in map {
-        wipe(v);
-    }
+/// A JSON string value of a cached body, decoded into a wiped buffer.
+fn string_of(raw: &RawValue) -> Result<Zeroizing<String>, Error> {
+    protocol::unescape(raw.get())
+        .ok_or_else(|| Error::new(ErrorKind::Other, "cached body is malformed"))
 }
 
 fn invalid(msg: &str) -> Error {
     Error::new(ErrorKind::InvalidRequest, msg.to_owned())
 }
 
-fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, Error> {
+fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, Error> {
     serde_json::from_slice(json)
         .map_err(|_| Error::new(ErrorKind::Other, "cached body is malformed"))
 }

@@ -140,7 +140,7 @@ impl TryFrom<RawConfig> for EdgeConfig {
         }
         let api_url = http_url(&raw.api_url).ok_or(invalid(
             "api_url",
-            "must be an absolute http:// or https:// URL",
+            "must be an absolute https:// URL (http:// only to a loopback host)",
         ))?;
         if !is_region(&raw.primary_region) {
             return Err(invalid("primary_region", "is not a region name"));
@@ -157,11 +157,17 @@ impl TryFrom<RawConfig> for EdgeConfig {
                 "must be between 1 and 4999 (the trigger's limit is 5 s)",
             ));
         }
+        if !(MIN_TTL_SECS..=MAX_TTL_SECS).contains(&raw.ttl_seconds) {
+            return Err(invalid(
+                "ttl_seconds",
+                "must be between 1 and 86400 (a day): 0 would read the key on every request",
+            ));
+        }
         let secrets_manager_endpoint = match raw.secrets_manager_endpoint.as_deref() {
             None => None,
             Some(s) => Some(http_url(s).ok_or(invalid(
                 "secrets_manager_endpoint",
-                "must be an absolute http:// or https:// URL",
+                "must be an absolute https:// URL (http:// only to a loopback host)",
             ))?),
         };
         Ok(Self {
@@ -177,10 +183,33 @@ impl TryFrom<RawConfig> for EdgeConfig {
     }
 }
 
+/// Shortest and longest cache TTL of the key. Zero would make every viewer
+/// request a Secrets Manager call; past a day a rotated key is missed for
+/// too long (and a huge value must not overflow the cache's instants: the
+/// module is built with `panic=abort`, which would kill the Python process).
+const MIN_TTL_SECS: u64 = 1;
+const MAX_TTL_SECS: u64 = 86_400;
+
+/// An absolute `https://` URL, or `http://` to a loopback host (a stand-in
+/// in tests): the API key travels in a header, and the Secrets Manager
+/// request is signed with the function's credentials, so neither may cross
+/// a network in clear.
 fn http_url(s: &str) -> Option<Uri> {
     let uri: Uri = s.parse().ok()?;
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    (scheme_ok && uri.host().is_some_and(|h| !h.is_empty())).then_some(uri)
+    let host = uri.host().filter(|h| !h.is_empty())?;
+    match uri.scheme_str()? {
+        "https" => Some(uri),
+        "http" if is_loopback(host) => Some(uri),
+        _ => None,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `us-east-1`, `ap-southeast-4`, `us-gov-west-1`: lowercase words and
@@ -246,16 +275,37 @@ mod tests {
                 "secret_id",
             ),
             (
-                r#"{"secret_id":"s","api_url":"http://x/","primary_region":"evil.com/"}"#,
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"evil.com/"}"#,
                 "primary_region",
             ),
             (
-                r#"{"secret_id":"s","api_url":"http://x/","primary_region":"us-east-1","replica_regions":["EU"]}"#,
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","replica_regions":["EU"]}"#,
                 "replica_regions",
             ),
             (
-                r#"{"secret_id":"s","api_url":"http://x/","primary_region":"us-east-1","timeout_ms":5000}"#,
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","timeout_ms":5000}"#,
                 "timeout_ms",
+            ),
+            // The key and the signed request never travel in clear.
+            (
+                r#"{"secret_id":"s","api_url":"http://api.example.com/","primary_region":"us-east-1"}"#,
+                "api_url",
+            ),
+            (
+                r#"{"secret_id":"s","api_url":"http://10.0.0.1/","primary_region":"us-east-1"}"#,
+                "api_url",
+            ),
+            (
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","secrets_manager_endpoint":"http://vpce.example.com/"}"#,
+                "secrets_manager_endpoint",
+            ),
+            (
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","ttl_seconds":0}"#,
+                "ttl_seconds",
+            ),
+            (
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","ttl_seconds":18446744073709551615}"#,
+                "ttl_seconds",
             ),
         ];
         for (text, field) in cases {
@@ -263,9 +313,19 @@ mod tests {
             assert!(e.to_string().contains(field), "{text}: {e}");
         }
         let e = EdgeConfig::from_json(
-            r#"{"secret_id":"s","api_url":"http://x/","primary_region":"us-east-1","ttl":1}"#,
+            r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","ttl":1}"#,
         )
         .unwrap_err();
         assert!(matches!(e, ConfigError::Syntax(_)));
+        for loopback in [
+            "http://127.0.0.1:9/",
+            "http://localhost/",
+            "http://[::1]:8080/x",
+        ] {
+            let text = format!(
+                r#"{{"secret_id":"s","api_url":"{loopback}","primary_region":"us-east-1"}}"#
+            );
+            assert!(EdgeConfig::from_json(&text).is_ok(), "{loopback}");
+        }
     }
 }

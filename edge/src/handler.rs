@@ -142,11 +142,25 @@ impl<S: SecretSource, A: ApiCall> Handler<S, A> {
                 e.column()
             ))
         })?;
-        let request = event
-            .into_request()
+        let record = event
+            .records
+            .into_iter()
+            .next()
             .ok_or_else(|| EdgeError::Event("no record".to_owned()))?;
+        // Associated with another trigger by mistake, the function must not
+        // let an origin's request or response through unchecked.
+        let trigger = record.cf.config.event_type.as_str();
+        if trigger != "viewer-request" {
+            let named = match trigger {
+                "origin-request" | "origin-response" | "viewer-response" => trigger,
+                _ => "unknown",
+            };
+            return Err(EdgeError::Event(format!(
+                "a {named} event: this function handles viewer-request events only"
+            )));
+        }
         self.authorize().await?;
-        Ok(request)
+        Ok(record.cf.request)
     }
 
     /// Read the key and call the API; `Ok` if it answered 2xx.
@@ -334,6 +348,28 @@ mod tests {
             let h = handler(Source::ok(), Api::answering(Ok(200)));
             let (out, err) = reply(&h, event).await;
             assert!(matches!(err, Some(EdgeError::Event(_))), "{event}: {err:?}");
+            assert_eq!(out["status"], "502");
+            assert_eq!(h.source.reads.load(Ordering::SeqCst), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn other_triggers_are_refused_without_reading_the_key() {
+        for (trigger, named) in [
+            ("origin-request", "origin-request"),
+            ("viewer-response", "viewer-response"),
+            ("Bearer viewer-token", "unknown"),
+        ] {
+            let event = EVENT.replace("\"viewer-request\"", &format!("{trigger:?}"));
+            let h = handler(Source::ok(), Api::answering(Ok(200)));
+            let (out, err) = reply(&h, &event).await;
+            let Some(EdgeError::Event(why)) = err else {
+                panic!("{trigger}: {err:?}")
+            };
+            assert!(
+                why.contains(named) && !why.contains("viewer-token"),
+                "{why}"
+            );
             assert_eq!(out["status"], "502");
             assert_eq!(h.source.reads.load(Ordering::SeqCst), 0);
         }

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use sidekey_cache::{protocol, Error, ErrorKind, SecretSource, SourceError};
 use zeroize::Zeroizing;
 
@@ -77,7 +78,7 @@ impl SecretSource for ExtensionClient {
             body.extend_from_slice(&chunk);
         }
         match status {
-            200 => decode(id, field, &body),
+            200 => decode(id, &body),
             // Error bodies are {"__type", "message"} and carry no value.
             _ => Err(SourceError::new(id, protocol::error_answer(status, &body))),
         }
@@ -85,21 +86,51 @@ impl SecretSource for ExtensionClient {
 }
 
 /// Pull the value out of a 200 answer: `{"key","value"}` for a field read,
-/// GetSecretValue's JSON otherwise.
-fn decode(id: &str, field: Option<&str>, body: &[u8]) -> Result<Zeroizing<String>, SourceError> {
+/// GetSecretValue's JSON otherwise. The value is borrowed from the (wiped)
+/// body and decoded into a wiped buffer: no parser's copy is left behind.
+fn decode(id: &str, body: &[u8]) -> Result<Zeroizing<String>, SourceError> {
+    #[derive(Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow, alias = "SecretString")]
+        value: Option<&'a RawValue>,
+    }
     let malformed = |reason: &str| {
         SourceError::new(id, Error::new(ErrorKind::InvalidRequest, reason.to_owned()))
     };
-    let mut v: Value =
+    let answer: Answer =
         serde_json::from_slice(body).map_err(|_| malformed("the answer is not JSON"))?;
-    let slot = match field {
-        Some(_) => v.get_mut("value"),
-        None => v.get_mut("SecretString"),
+    let raw = match answer.value {
+        Some(raw) if raw.get() != "null" => raw.get(),
+        _ => return Err(malformed("the answer has no text value")),
     };
-    let out = match slot.map(Value::take) {
-        Some(Value::String(s)) => Zeroizing::new(s),
-        Some(Value::Null) | None => return Err(malformed("the answer has no text value")),
-        Some(other) => Zeroizing::new(other.to_string()),
-    };
-    Ok(out)
+    if raw.starts_with('"') {
+        protocol::unescape(raw).ok_or_else(|| malformed("the value is not a JSON string"))
+    } else {
+        // A field holding a number, object...: its JSON text.
+        Ok(Zeroizing::new(raw.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_decode_to_their_value() {
+        let whole = br#"{"ARN":"a","Name":"n","SecretString":"{\"apikey\":\"k\\\"1\"}"}"#;
+        assert_eq!(decode("n", whole).unwrap().as_str(), r#"{"apikey":"k\"1"}"#);
+        let field = br#"{"key":"apikey","value":"k\u00e9y"}"#;
+        assert_eq!(decode("n", field).unwrap().as_str(), "kéy");
+        let number = br#"{"key":"port","value":5432}"#;
+        assert_eq!(decode("n", number).unwrap().as_str(), "5432");
+        for bad in [
+            &br#"{"value":null}"#[..],
+            b"{}",
+            b"not json",
+            br#"{"SecretBinary":"AA=="}"#,
+        ] {
+            let e = decode("n", bad).unwrap_err();
+            assert_eq!((e.id(), e.kind()), ("n", ErrorKind::InvalidRequest));
+        }
+    }
 }
