@@ -1,6 +1,6 @@
 //! Time, injected. The cache never calls `Instant::now()` itself, so TTL,
 //! refresh-ahead, stale and backoff logic is tested by moving a
-//! [`ManualClock`] instead of sleeping.
+//! manual clock (the tests' `testutil::ManualClock`) instead of sleeping.
 //!
 //! Also the [`RestoreDetector`]: under Lambda SnapStart a snapshot taken
 //! after INIT may be restored hours later, and the monotonic clock does not
@@ -8,8 +8,7 @@
 //! fresh as at INIT. The wall clock does move across a restore, so comparing
 //! the two between checks tells a restore apart from ordinary running.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A monotonic clock.
@@ -38,57 +37,6 @@ impl Clock for SystemClock {
 impl WallClock for SystemClock {
     fn wall(&self) -> SystemTime {
         SystemTime::now()
-    }
-}
-
-/// A clock that only moves when told to. Clones share one time line. As a
-/// [`WallClock`] it starts at the system time of its creation; tests give
-/// the detector two of them to move the wall clock alone.
-#[derive(Clone, Debug)]
-pub struct ManualClock {
-    base: Instant,
-    wall_base: SystemTime,
-    offset_nanos: Arc<AtomicU64>,
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ManualClock {
-    /// A clock frozen at the present instant.
-    pub fn new() -> Self {
-        Self {
-            base: Instant::now(),
-            wall_base: SystemTime::now(),
-            offset_nanos: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    /// Move time forward by `by`.
-    pub fn advance(&self, by: Duration) {
-        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        self.offset_nanos.fetch_add(nanos, Ordering::SeqCst);
-    }
-}
-
-impl ManualClock {
-    fn offset(&self) -> Duration {
-        Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        self.base + self.offset()
-    }
-}
-
-impl WallClock for ManualClock {
-    fn wall(&self) -> SystemTime {
-        self.wall_base + self.offset()
     }
 }
 
@@ -154,6 +102,7 @@ impl<C: Clock, W: WallClock> RestoreDetector<C, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::ManualClock;
 
     fn detector() -> (
         RestoreDetector<ManualClock, ManualClock>,

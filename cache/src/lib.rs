@@ -72,7 +72,7 @@ mod testutil;
 #[cfg(feature = "aws-sdk")]
 pub use aws::{AwsFetcher, Timeouts};
 pub use cache::{PrefetchReport, RefreshReport, SecretCache};
-pub use clock::{Clock, ManualClock, RestoreDetector, SystemClock, WallClock};
+pub use clock::{Clock, RestoreDetector, SystemClock, WallClock};
 pub use config::{CacheConfig, DEFAULT_DEADLINE};
 pub use error::{Error, ErrorKind};
 pub use fetch::Fetch;

@@ -1,13 +1,14 @@
 //! A scripted [`Fetch`] double for the clock-driven unit tests.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use crate::clock::{Clock, WallClock};
 use crate::fetch::BatchItem;
 use crate::{Error, ErrorKind, Fetch, Key, Payload, Record, SecretValue};
 
@@ -169,5 +170,56 @@ impl Fetch for Scripted {
             ));
         }
         Ok(ids.iter().map(|id| (id.clone(), self.answer(id))).collect())
+    }
+}
+
+/// A clock that only moves when told to. Clones share one time line. As a
+/// [`WallClock`] it starts at the system time of its creation; tests give
+/// the detector two of them to move the wall clock alone.
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    base: Instant,
+    wall_base: SystemTime,
+    offset_nanos: Arc<AtomicU64>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ManualClock {
+    /// A clock frozen at the present instant.
+    pub fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            wall_base: SystemTime::now(),
+            offset_nanos: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Move time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.offset_nanos.fetch_add(nanos, Ordering::SeqCst);
+    }
+}
+
+impl ManualClock {
+    fn offset(&self) -> Duration {
+        Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.base + self.offset()
+    }
+}
+
+impl WallClock for ManualClock {
+    fn wall(&self) -> SystemTime {
+        self.wall_base + self.offset()
     }
 }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::testutil::ManualClock;
 use crate::testutil::Scripted;
-use crate::{CacheConfig, ErrorKind, Key, ManualClock};
+use crate::{CacheConfig, ErrorKind, Key};
 use tokio::task::JoinSet;
 
 mod reliability;
