@@ -240,6 +240,12 @@ fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpRe
                 )
             }
         }
+        // A 2xx whose body the SDK could not read comes back as an
+        // unhandled service error: cut short or garbled on the way, not an
+        // answer about the value. Transient, like any unreadable answer.
+        SdkError::ServiceError(s) if s.raw().status().is_success() => {
+            unreadable_answer(&format!("HTTP {}", s.raw().status().as_u16()))
+        }
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("Unknown");
             let status = s.raw().status().as_u16();
