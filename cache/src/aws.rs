@@ -14,8 +14,14 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use zeroize::Zeroizing;
 
 use crate::fetch::BatchItem;
-use crate::protocol::{secret_record, unreadable_answer, SecretParts};
-use crate::{Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, Record, SecretRequest};
+use crate::protocol::{secret_record, tree_too_large, unreadable_answer, SecretParts, TREE_FRAME};
+use crate::{
+    Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, PathRequest, Record, SecretRequest,
+    TreeLimits,
+};
+
+/// Parameters per `GetParametersByPath` page (the service's maximum).
+const PAGE: i32 = 10;
 
 /// Per-service deadlines of one operation, retries included. The SDK gets
 /// the deadline as its operation timeout, and half of it for each attempt
@@ -42,11 +48,12 @@ impl Default for Timeouts {
 }
 
 /// Reads secrets with `GetSecretValue` / `BatchGetSecretValue` and
-/// parameters with `GetParameter`.
+/// parameters with `GetParameter` / `GetParameters` / `GetParametersByPath`.
 #[derive(Clone, Debug)]
 pub struct AwsFetcher {
     secrets: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
+    trees: TreeLimits,
 }
 
 impl AwsFetcher {
@@ -88,7 +95,14 @@ impl AwsFetcher {
         Self {
             secrets: aws_sdk_secretsmanager::Client::from_conf(sm.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
+            trees: TreeLimits::default(),
         }
+    }
+
+    /// Bound parameter trees by `limits` instead of the defaults.
+    pub fn with_tree_limits(mut self, limits: TreeLimits) -> Self {
+        self.trees = limits;
+        self
     }
 
     async fn get_secret(&self, req: &SecretRequest) -> Result<Record, Error> {
@@ -125,17 +139,61 @@ impl AwsFetcher {
         let p = out
             .parameter
             .ok_or_else(|| unreadable_answer("GetParameter answered no parameter"))?;
-        Ok(Record::Parameter(Parameter {
-            arn: p.arn.unwrap_or_default(),
-            name: p.name.unwrap_or_default(),
-            r#type: p.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
-            value: Zeroizing::new(p.value.unwrap_or_default()),
-            version: p.version,
-            selector: p.selector,
-            source_result: p.source_result,
-            last_modified_date: p.last_modified_date.map(|d| epoch(&d)),
-            data_type: p.data_type,
-        }))
+        Ok(Record::Parameter(parameter(p)))
+    }
+
+    /// Every page of `GetParametersByPath`, merged; past a bound of
+    /// [`TreeLimits`] it stops paging and answers the bound's error.
+    async fn get_tree(&self, req: &PathRequest) -> Result<Record, Error> {
+        let mut list: Vec<Parameter> = Vec::new();
+        let mut bytes = TREE_FRAME;
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .ssm
+                .get_parameters_by_path()
+                .path(&req.path)
+                .recursive(req.recursive)
+                .with_decryption(req.with_decryption)
+                .max_results(PAGE)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for p in out.parameters.unwrap_or_default() {
+                let p = parameter(p);
+                bytes += p.wire_size() + 1;
+                list.push(p);
+                if list.len() > self.trees.max_parameters {
+                    let what = format!("{} parameters", self.trees.max_parameters);
+                    return Err(tree_too_large(&req.path, &what));
+                }
+                if bytes > self.trees.max_bytes {
+                    let what = format!("{} bytes", self.trees.max_bytes);
+                    return Err(tree_too_large(&req.path, &what));
+                }
+            }
+            match out.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next = Some(token),
+                None => return Ok(Record::Parameters(list)),
+            }
+        }
+    }
+}
+
+/// The SDK's parameter, moved into ours: the value goes into a wiped buffer
+/// without a copy.
+fn parameter(p: aws_sdk_ssm::types::Parameter) -> Parameter {
+    Parameter {
+        arn: p.arn.unwrap_or_default(),
+        name: p.name.unwrap_or_default(),
+        r#type: p.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        value: Zeroizing::new(p.value.unwrap_or_default()),
+        version: p.version,
+        selector: p.selector,
+        source_result: p.source_result,
+        last_modified_date: p.last_modified_date.map(|d| epoch(&d)),
+        data_type: p.data_type,
     }
 }
 
@@ -144,7 +202,39 @@ impl Fetch for AwsFetcher {
         match key {
             Key::Secret(req) => self.get_secret(req).await,
             Key::Parameter(req) => self.get_parameter(req).await,
+            Key::Path(req) => self.get_tree(req).await,
         }
+    }
+
+    async fn fetch_parameters(
+        &self,
+        names: &[String],
+        with_decryption: bool,
+    ) -> Result<Vec<BatchItem>, Error> {
+        let out = self
+            .ssm
+            .get_parameters()
+            .set_names(Some(names.to_vec()))
+            .with_decryption(with_decryption)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut items = Vec::with_capacity(names.len());
+        for p in out.parameters.unwrap_or_default() {
+            // Named as stored (or by ARN when asked by ARN).
+            let id = names.iter().find(|n| {
+                Some(n.as_str()) == p.name.as_deref() || Some(n.as_str()) == p.arn.as_deref()
+            });
+            if let Some(id) = id.cloned() {
+                items.push((id, Ok(Record::Parameter(parameter(p)))));
+            }
+        }
+        for name in out.invalid_parameters.unwrap_or_default() {
+            let error = Error::new(ErrorKind::NotFound, format!("parameter {name} not found"))
+                .with_code("ParameterNotFound");
+            items.push((name, Err(error)));
+        }
+        Ok(items)
     }
 
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {

@@ -13,8 +13,10 @@
 //!
 //! * [`flight`]: the shared upstream read per key and its deadline;
 //! * [`slot`]: what is kept per key and how an answer lands;
-//! * [`prefetch`]: the start-up batch load.
+//! * [`prefetch`]: the start-up batch load;
+//! * [`batch`]: many values in one read, the misses fetched together.
 
+mod batch;
 mod flight;
 mod prefetch;
 mod slot;
@@ -179,7 +181,15 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             return self.read_uncached(key).await;
         }
         let began = Deadline::now();
-        let (mut flight, stale) = match self.plan(key, mode) {
+        let plan = self.plan(key, mode);
+        self.finish(key, began, plan).await
+    }
+
+    /// The waiting half of a read that began at `began`: the plan's answer,
+    /// or its flight's within the read's deadline, or the stale value.
+    async fn finish(&self, key: &Key, began: Deadline, plan: Plan) -> Outcome {
+        let inner = &self.inner;
+        let (mut flight, stale) = match plan {
             Plan::Done(outcome) => return outcome,
             Plan::Wait { flight, stale } => (flight, stale),
         };

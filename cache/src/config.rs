@@ -85,6 +85,30 @@ impl Default for CacheConfig {
     }
 }
 
+/// How big a parameter tree (`GetParametersByPath`, every page) may be. A
+/// fetcher stops paging as soon as a tree is past either bound and answers
+/// [`protocol::tree_too_large`](crate::protocol::tree_too_large): a tree is
+/// served whole or not at all, and one careless path cannot fill the cache
+/// or hold a read for hundreds of pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeLimits {
+    /// Most parameters in one tree.
+    pub max_parameters: usize,
+    /// Most bytes of one tree's merged JSON body.
+    pub max_bytes: usize,
+}
+
+impl Default for TreeLimits {
+    /// 500 parameters (50 pages of 10) and 1 MiB: an application's whole
+    /// configuration, well inside a read deadline and the cache's 32 MiB.
+    fn default() -> Self {
+        Self {
+            max_parameters: 500,
+            max_bytes: 1024 * 1024,
+        }
+    }
+}
+
 impl CacheConfig {
     /// The configured TTL for a kind.
     pub fn ttl(&self, kind: Kind) -> Duration {

@@ -6,10 +6,16 @@
 
 use std::future::Future;
 
-use crate::{Error, ErrorKind, Key, Record};
+use crate::{Error, ErrorKind, Key, ParameterRequest, Record};
 
 /// The per-id outcome of a batch read.
 pub type BatchItem = (String, Result<Record, Error>);
+
+/// Most names `GetParameters` takes per call.
+pub const PARAMETERS_BATCH: usize = 10;
+
+/// Most ids `BatchGetSecretValue` takes per call.
+pub const SECRETS_BATCH: usize = 20;
 
 /// Reads one value from upstream.
 pub trait Fetch: Send + Sync + 'static {
@@ -27,5 +33,26 @@ pub trait Fetch: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<BatchItem>, Error>> + Send {
         let _ = ids;
         async { Err(Error::new(ErrorKind::Unsupported, "no batch read")) }
+    }
+
+    /// Read the latest versions of up to 10 parameters in one call
+    /// (`GetParameters`). Returns an outcome per name it could attribute (a
+    /// name that does not exist as [`ErrorKind::NotFound`]); names missing
+    /// from the answer are read one by one by the caller. The default reads
+    /// them one by one itself, one after the other, for a fetcher without
+    /// the call.
+    fn fetch_parameters(
+        &self,
+        names: &[String],
+        with_decryption: bool,
+    ) -> impl Future<Output = Result<Vec<BatchItem>, Error>> + Send {
+        async move {
+            let mut items = Vec::with_capacity(names.len());
+            for name in names {
+                let key = Key::Parameter(ParameterRequest::latest(name.clone(), with_decryption));
+                items.push((name.clone(), self.fetch(&key).await));
+            }
+            Ok(items)
+        }
     }
 }

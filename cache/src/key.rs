@@ -9,7 +9,8 @@ use std::fmt;
 pub enum Kind {
     /// AWS Secrets Manager (`GetSecretValue`).
     Secret,
-    /// AWS Systems Manager Parameter Store (`GetParameter`).
+    /// AWS Systems Manager Parameter Store (`GetParameter`,
+    /// `GetParametersByPath`).
     Parameter,
 }
 
@@ -73,6 +74,20 @@ impl ParameterRequest {
     }
 }
 
+/// A `GetParametersByPath` request: every parameter under `path`, all
+/// pages merged into one value. Each combination of the flags is its own
+/// entry: a recursive tree holds more than a flat one, and the decrypted
+/// tree differs from the encrypted one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PathRequest {
+    /// The hierarchy, starting with `/` (`/app/prod/`).
+    pub path: String,
+    /// Whether parameters in sub-paths are included.
+    pub recursive: bool,
+    /// Whether `SecureString` values are decrypted.
+    pub with_decryption: bool,
+}
+
 /// One cache entry's identity: the kind, the id and the version selector.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -80,6 +95,8 @@ pub enum Key {
     Secret(SecretRequest),
     /// An SSM parameter.
     Parameter(ParameterRequest),
+    /// The parameters under an SSM path, as one value.
+    Path(PathRequest),
 }
 
 impl Key {
@@ -97,15 +114,16 @@ impl Key {
     pub fn kind(&self) -> Kind {
         match self {
             Key::Secret(_) => Kind::Secret,
-            Key::Parameter(_) => Kind::Parameter,
+            Key::Parameter(_) | Key::Path(_) => Kind::Parameter,
         }
     }
 
-    /// The id as the caller gave it (secret id or parameter name).
+    /// The id as the caller gave it (secret id, parameter name or path).
     pub fn id(&self) -> &str {
         match self {
             Key::Secret(r) => &r.id,
             Key::Parameter(r) => &r.name,
+            Key::Path(r) => &r.path,
         }
     }
 
@@ -116,6 +134,7 @@ impl Key {
         match self {
             Key::Secret(r) => r.version_id.is_some(),
             Key::Parameter(r) => r.version.is_some(),
+            Key::Path(_) => false,
         }
     }
 
@@ -128,6 +147,7 @@ impl Key {
                     + r.version_stage.as_ref().map_or(0, String::len)
             }
             Key::Parameter(r) => r.name.len() + r.label.as_ref().map_or(0, String::len),
+            Key::Path(r) => r.path.len(),
         }
     }
 }
@@ -147,6 +167,7 @@ impl fmt::Display for Key {
                 Ok(())
             }
             Key::Parameter(r) => write!(f, "parameter {}", r.selector_name()),
+            Key::Path(r) => write!(f, "parameters under {} recursive={}", r.path, r.recursive),
         }
     }
 }

@@ -37,7 +37,8 @@ and the Lambda lifecycle around it, and the edge function embeds it as is.
 
 # Layout
 
-* [`key`]: what is asked for ([`Key`], [`SecretRequest`], [`ParameterRequest`]).
+* [`key`]: what is asked for ([`Key`], [`SecretRequest`], [`ParameterRequest`],
+  [`PathRequest`]).
 * [`record`]: what comes back ([`Record`]) and how it is kept ([`Cached`]).
 * [`fetch`]: the upstream seam ([`Fetch`]).
 * [`protocol`]: the AWS JSON protocol: error codes to [`ErrorKind`] and
@@ -73,10 +74,10 @@ mod testutil;
 pub use aws::{AwsFetcher, Timeouts};
 pub use cache::{PrefetchReport, RefreshReport, SecretCache};
 pub use clock::{Clock, RestoreDetector, SystemClock, WallClock};
-pub use config::{CacheConfig, DEFAULT_DEADLINE};
+pub use config::{CacheConfig, TreeLimits, DEFAULT_DEADLINE};
 pub use error::{Error, ErrorKind};
 pub use fetch::Fetch;
-pub use key::{Key, Kind, ParameterRequest, SecretRequest};
+pub use key::{Key, Kind, ParameterRequest, PathRequest, SecretRequest};
 pub use metrics::Metrics;
 pub use record::{Cached, Parameter, Payload, Record, SecretValue};
 pub use source::{Embedded, SecretSource, SourceError};

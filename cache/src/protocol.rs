@@ -14,7 +14,9 @@
 //! * the records: a `GetSecretValue` answer to a [`Record`]
 //!   ([`secret_value_answer`], [`secret_record`]), and the wire bodies the
 //!   cache serializes once per value;
-//! * `SecretBinary`'s base64 ([`decode_binary`]).
+//! * `SecretBinary`'s base64 ([`decode_binary`]);
+//! * the many-value answers (`BatchGetSecretValue`, `GetParameters`, the
+//!   merged `GetParametersByPath`), built from cached bodies (`batch`).
 //!
 //! Nothing here performs I/O; every function is pure and tested below.
 
@@ -24,6 +26,13 @@ use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use crate::{Error, ErrorKind, Payload, Record, SecretValue};
+
+mod batch;
+
+pub(crate) use batch::ParametersWire;
+pub use batch::{
+    batch_secret_values_body, parameters_body, tree_too_large, BatchEntry, TREE_FRAME,
+};
 
 /// The most of a service's error message kept (it ends up in logs and in
 /// error bodies; it names ids, never values, but need not be long).
@@ -74,7 +83,8 @@ impl ErrorKind {
             "InvalidParameterException"
             | "InvalidRequestException"
             | "ValidationException"
-            | "InvalidParameterValue" => ErrorKind::InvalidRequest,
+            | "InvalidParameterValue"
+            | "ParameterTreeTooLarge" => ErrorKind::InvalidRequest,
             "ThrottlingException"
             | "Throttling"
             | "TooManyRequestsException"

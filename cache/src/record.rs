@@ -1,7 +1,8 @@
 //! What the services answer, and the form the cache keeps it in.
 //!
 //! A fetcher returns a typed [`Record`]. The cache turns it at once into a
-//! [`Cached`]: the exact JSON body of `GetSecretValue` / `GetParameter`,
+//! [`Cached`]: the exact JSON body of `GetSecretValue` / `GetParameter` /
+//! `GetParametersByPath` (every page merged),
 //! serialized once, held in a zeroizing buffer, plus the few non-secret
 //! fields the cache itself needs. A cache hit then costs no serialization
 //! and no copy ([`Cached::body`] shares the buffer), and only one copy of
@@ -18,8 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::key::Kind;
 use crate::protocol::{
-    self, decode_binary, ParameterEnvelope, ParameterFields, ParameterWire, SecretFields,
-    SecretWire,
+    self, decode_binary, ParameterEnvelope, ParameterFields, ParameterWire, ParametersWire,
+    SecretFields, SecretWire,
 };
 use crate::{Error, ErrorKind};
 
@@ -96,6 +97,31 @@ impl fmt::Debug for Parameter {
     }
 }
 
+impl Parameter {
+    /// Bytes this parameter takes as an element of a `Parameters` list on
+    /// the wire: what the bound on a parameter tree counts.
+    pub fn wire_size(&self) -> usize {
+        let mut size = ByteCount(0);
+        // Serializing plain structs of strings and numbers cannot fail.
+        let _ = serde_json::to_writer(&mut size, &self.wire());
+        size.0
+    }
+
+    fn wire(&self) -> ParameterWire<'_> {
+        ParameterWire {
+            arn: &self.arn,
+            data_type: self.data_type.as_deref(),
+            last_modified_date: self.last_modified_date,
+            name: &self.name,
+            selector: self.selector.as_deref(),
+            source_result: self.source_result.as_deref(),
+            r#type: &self.r#type,
+            value: &self.value,
+            version: self.version,
+        }
+    }
+}
+
 /// One upstream answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
@@ -103,13 +129,23 @@ pub enum Record {
     Secret(SecretValue),
     /// From Parameter Store.
     Parameter(Parameter),
+    /// Every parameter under a path (`GetParametersByPath`, all pages).
+    Parameters(Vec<Parameter>),
+}
+
+/// What a cached body holds, so it is read back the way it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Secret,
+    Parameter,
+    Parameters,
 }
 
 /// Non-secret facts about a cached value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Meta {
-    /// Which service it came from.
-    pub kind: Kind,
+    /// Which body it is.
+    pub shape: Shape,
     /// Full ARN.
     pub arn: String,
     /// Name.
@@ -162,7 +198,7 @@ impl Cached {
                 };
                 (
                     Meta {
-                        kind: Kind::Secret,
+                        shape: Shape::Secret,
                         arn: s.arn.clone(),
                         name: s.name.clone(),
                         version: s.version_id.clone(),
@@ -172,24 +208,29 @@ impl Cached {
             }
             Record::Parameter(p) => {
                 let wire = ParameterEnvelope {
-                    parameter: ParameterWire {
-                        arn: &p.arn,
-                        data_type: p.data_type.as_deref(),
-                        last_modified_date: p.last_modified_date,
-                        name: &p.name,
-                        selector: p.selector.as_deref(),
-                        source_result: p.source_result.as_deref(),
-                        r#type: &p.r#type,
-                        value: &p.value,
-                        version: p.version,
-                    },
+                    parameter: p.wire(),
                 };
                 (
                     Meta {
-                        kind: Kind::Parameter,
+                        shape: Shape::Parameter,
                         arn: p.arn.clone(),
                         name: p.name.clone(),
                         version: p.version.to_string(),
+                    },
+                    to_json(&wire),
+                )
+            }
+            Record::Parameters(list) => {
+                // Borrowed views: the values are not copied to build the list.
+                let wire = ParametersWire {
+                    parameters: list.iter().map(Parameter::wire).collect(),
+                };
+                (
+                    Meta {
+                        shape: Shape::Parameters,
+                        arn: String::new(),
+                        name: String::new(),
+                        version: list.len().to_string(),
                     },
                     to_json(&wire),
                 )
@@ -217,8 +258,8 @@ impl Cached {
     /// is UTF-8, or the parameter's `Value`. Decoded straight from the
     /// cached body into a wiped buffer ([`protocol::unescape`]).
     pub fn text(&self) -> Result<Zeroizing<String>, Error> {
-        match self.meta.kind {
-            Kind::Secret => {
+        match self.meta.shape {
+            Shape::Secret => {
                 let f: SecretFields = parse(&self.json)?;
                 match (f.secret_string, f.secret_binary) {
                     (Some(s), _) => string_of(s),
@@ -231,8 +272,35 @@ impl Cached {
                     (None, None) => Err(invalid("the secret has no value")),
                 }
             }
-            Kind::Parameter => string_of(parse::<ParameterFields>(&self.json)?.parameter.value),
+            Shape::Parameter => string_of(parse::<ParameterFields>(&self.json)?.parameter.value),
+            Shape::Parameters => Err(invalid("a parameter tree has no single value")),
         }
+    }
+
+    /// The service this value came from.
+    pub fn kind(&self) -> Kind {
+        match self.meta.shape {
+            Shape::Secret => Kind::Secret,
+            Shape::Parameter | Shape::Parameters => Kind::Parameter,
+        }
+    }
+
+    /// A parameter's `Parameter` object alone, as `GetParameters` lists it:
+    /// the cached `GetParameter` body without its envelope, borrowed (no
+    /// copy). `None` for anything but a single parameter.
+    pub fn parameter_json(&self) -> Option<&[u8]> {
+        if self.meta.shape != Shape::Parameter {
+            return None;
+        }
+        self.json
+            .strip_prefix(PARAMETER_ENVELOPE)?
+            .strip_suffix(b"}")
+    }
+
+    /// Several fields of a secret whose value is a JSON object, parsed once,
+    /// as plain strings in the order asked (see [`Cached::field`]).
+    pub fn fields(&self, names: &[&str]) -> Result<Vec<Zeroizing<String>>, Error> {
+        object_fields(&self.text()?, names)
     }
 
     /// One field of a secret whose value is a JSON object, as JSON text
@@ -257,12 +325,41 @@ impl Cached {
     /// One field of a JSON-object value, as a plain string (string fields
     /// unquoted, other JSON values as their JSON text).
     pub fn field(&self, field: &str) -> Result<Zeroizing<String>, Error> {
-        let json = self.field_json(field)?;
-        if json.starts_with('"') {
-            return protocol::unescape(&json).ok_or_else(|| invalid("the field is not a string"));
-        }
-        Ok(json)
+        plain(&self.field_json(field)?)
     }
+}
+
+/// How the extension writes `GetParameter`'s body: the parameter object
+/// follows this prefix and is closed by the body's last byte.
+const PARAMETER_ENVELOPE: &[u8] = b"{\"Parameter\":";
+
+/// Fields `names` of the JSON object `text`, parsed once: the values are
+/// borrowed from `text` and each is decoded straight into its own wiped
+/// buffer, so no other copy is made.
+pub(crate) fn object_fields(text: &str, names: &[&str]) -> Result<Vec<Zeroizing<String>>, Error> {
+    let object: BTreeMap<String, &RawValue> =
+        serde_json::from_str(text).map_err(|_| invalid("the value is not a JSON object"))?;
+    names
+        .iter()
+        .map(|name| {
+            let value = object.get(*name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("the value has no key {name:?}"),
+                )
+            })?;
+            plain(value.get())
+        })
+        .collect()
+}
+
+/// A field's JSON text as a plain string: a string unquoted and unescaped,
+/// any other JSON value as its text.
+fn plain(json: &str) -> Result<Zeroizing<String>, Error> {
+    if json.starts_with('"') {
+        return protocol::unescape(json).ok_or_else(|| invalid("the field is not a string"));
+    }
+    Ok(Zeroizing::new(json.to_owned()))
 }
 
 /// A JSON string value of a cached body, decoded into a wiped buffer.
@@ -360,6 +457,21 @@ mod tests {
     }
 
     #[test]
+    fn several_fields_from_one_parse() {
+        let c = Cached::from_record(secret(Payload::String(Zeroizing::new(
+            r#"{"user":"u\u00e9","password":"p\"w","port":5432,"esc\u0061pe":"k"}"#.into(),
+        ))));
+        let got = c.fields(&["password", "user", "port", "escape"]).unwrap();
+        let got: Vec<&str> = got.iter().map(|f| f.as_str()).collect();
+        assert_eq!(got, ["p\"w", "u\u{e9}", "5432", "k"]);
+        assert_eq!(
+            c.fields(&["user", "nope"]).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert!(c.fields(&[]).unwrap().is_empty());
+    }
+
+    #[test]
     fn binary_secret_is_base64() {
         let c = Cached::from_record(secret(Payload::Binary(Zeroizing::new(b"hi\xff".to_vec()))));
         let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
@@ -397,5 +509,39 @@ mod tests {
         assert_eq!(v["Parameter"]["Selector"], ":2");
         assert_eq!(&*c.text().unwrap(), "pw");
         assert!(!format!("{c:?}").contains("pw\""));
+        let inner: serde_json::Value = serde_json::from_slice(c.parameter_json().unwrap()).unwrap();
+        assert_eq!(inner, v["Parameter"]);
+    }
+
+    #[test]
+    fn a_tree_is_one_body_of_every_parameter() {
+        let p = |name: &str, value: &str| Parameter {
+            arn: format!("arn:aws:ssm:us-east-1:1:parameter{name}"),
+            name: name.into(),
+            r#type: "String".into(),
+            value: Zeroizing::new(value.into()),
+            version: 1,
+            selector: None,
+            source_result: None,
+            last_modified_date: None,
+            data_type: Some("text".into()),
+        };
+        let list = vec![p("/app/a", "1"), p("/app/b", "two\"")];
+        let expected =
+            crate::protocol::TREE_FRAME + list.iter().map(|p| p.wire_size() + 1).sum::<usize>() - 1;
+        let c = Cached::from_record(Record::Parameters(list));
+        assert_eq!(
+            c.json().len(),
+            expected,
+            "wire_size counts the body exactly"
+        );
+        let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
+        assert_eq!(v["Parameters"][1]["Value"], "two\"");
+        assert_eq!(v["Parameters"][0]["Name"], "/app/a");
+        assert_eq!(c.kind(), Kind::Parameter);
+        assert!(c.parameter_json().is_none());
+        assert_eq!(c.text().unwrap_err().kind(), ErrorKind::InvalidRequest);
+        let empty = Cached::from_record(Record::Parameters(Vec::new()));
+        assert_eq!(empty.json(), br#"{"Parameters":[]}"#);
     }
 }

@@ -15,6 +15,7 @@ use std::future::Future;
 
 use zeroize::Zeroizing;
 
+use crate::record::object_fields;
 use crate::{Error, ErrorKind, Fetch, Key, SecretCache};
 
 /// Why secret `id` could not be had: the cache's [`Error`], for that id.
@@ -59,6 +60,20 @@ pub trait SecretSource: Send + Sync {
         id: &str,
         field: Option<&str>,
     ) -> impl Future<Output = Result<Zeroizing<String>, SourceError>> + Send;
+
+    /// Several fields of secret `id`'s JSON object, in the order asked: one
+    /// read and one parse, whatever the number of fields (the value borrowed
+    /// from its wiped text, each field decoded into its own wiped buffer).
+    fn fields(
+        &self,
+        id: &str,
+        names: &[&str],
+    ) -> impl Future<Output = Result<Vec<Zeroizing<String>>, SourceError>> + Send {
+        async move {
+            let text = self.secret(id, None).await?;
+            object_fields(&text, names).map_err(|e| SourceError::new(id, e))
+        }
+    }
 }
 
 /// An in-process cache as the source.
@@ -94,5 +109,28 @@ impl<F: Fetch> SecretSource for Embedded<F> {
             None => value.text(),
         };
         out.map_err(|e| SourceError::new(id, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Scripted;
+    use crate::CacheConfig;
+
+    #[tokio::test]
+    async fn fields_read_the_secret_once() {
+        let fetch = Scripted::new();
+        fetch.set("db", r#"{"user":"app","password":"pw","host":"db.local"}"#);
+        let source = Embedded::new(SecretCache::new(fetch.clone(), CacheConfig::default()));
+        let got = source
+            .fields("db", &["host", "user", "password"])
+            .await
+            .unwrap();
+        let got: Vec<&str> = got.iter().map(|f| f.as_str()).collect();
+        assert_eq!(got, ["db.local", "app", "pw"]);
+        let e = source.fields("db", &["port"]).await.unwrap_err();
+        assert_eq!((e.id(), e.kind()), ("db", ErrorKind::NotFound));
+        assert_eq!(fetch.calls(), 1);
     }
 }

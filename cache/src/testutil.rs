@@ -30,6 +30,8 @@ struct Script {
     errors: VecDeque<Error>,
     pace: Pace,
     batch_pace: Option<Pace>,
+    /// Ids batch calls leave out of their answer.
+    omitted: Vec<String>,
 }
 
 /// Answers secrets from a map, fails with queued errors first, counts calls
@@ -80,6 +82,12 @@ impl Scripted {
             .unwrap()
             .values
             .insert(id.to_owned(), value.to_owned());
+    }
+
+    /// Leave `id` out of every batch answer, as a service answering by ARN
+    /// an id the fetcher cannot attribute would.
+    pub fn omit_from_batches(&self, id: &str) {
+        self.script.lock().unwrap().omitted.push(id.to_owned());
     }
 
     pub fn remove(&self, id: &str) {
@@ -169,7 +177,12 @@ impl Fetch for Scripted {
                 "no batch for this role",
             ));
         }
-        Ok(ids.iter().map(|id| (id.clone(), self.answer(id))).collect())
+        let omitted = self.script.lock().unwrap().omitted.clone();
+        Ok(ids
+            .iter()
+            .filter(|id| !omitted.contains(id))
+            .map(|id| (id.clone(), self.answer(id)))
+            .collect())
     }
 }
 

@@ -241,7 +241,7 @@ impl Fetch for SigV4Fetcher {
     async fn fetch(&self, key: &Key) -> Result<Record, Error> {
         match key {
             Key::Secret(req) => self.get_secret(req).await,
-            Key::Parameter(_) => Err(Error::new(
+            Key::Parameter(_) | Key::Path(_) => Err(Error::new(
                 ErrorKind::Unsupported,
                 "the edge fetcher reads Secrets Manager only",
             )),

@@ -2,14 +2,16 @@
 //!
 //! A hit is the cached value's wire body handed to hyper without a copy
 //! ([`sidekey_cache::Cached::body`]): serialized once when fetched, not per
-//! request.
+//! request. A batch answer is built from the values' cached bodies, copied
+//! once into one wiped buffer sized up front ([`protocol`]'s batch bodies).
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
-use sidekey_cache::{Fetch, SecretCache};
+use sidekey_cache::protocol::{self, BatchEntry};
+use sidekey_cache::{Error, ErrorKind, Fetch, SecretCache};
 use zeroize::Zeroizing;
 
 use crate::auth::Token;
@@ -37,6 +39,17 @@ impl<F: Fetch> Api<F> {
                 // The id is only for the debug line: no allocation without it.
                 let id = tracing::enabled!(tracing::Level::DEBUG).then(|| read.key.to_string());
                 (id, self.read(read).await)
+            }
+            Ok(Route::Secrets(ids)) => {
+                let id = tracing::enabled!(tracing::Level::DEBUG).then(|| ids.join(","));
+                (id, self.secrets(&ids).await)
+            }
+            Ok(Route::Parameters {
+                names,
+                with_decryption,
+            }) => {
+                let id = tracing::enabled!(tracing::Level::DEBUG).then(|| names.join(","));
+                (id, self.parameters(&names, with_decryption).await)
             }
             Ok(Route::Ping) => (None, Ok(ping())),
             Ok(Route::Metrics) => (None, Ok(self.metrics())),
@@ -76,10 +89,60 @@ impl<F: Fetch> Api<F> {
         Ok(json_response(StatusCode::OK, body))
     }
 
+    /// `BatchGetSecretValue`'s answer: one id's failure is its entry in
+    /// `Errors`, not the request's; only a shut-down cache fails it whole.
+    async fn secrets(&self, ids: &[String]) -> Result<Response<Full<Bytes>>, ApiError> {
+        let outcomes = self.cache.get_secrets(ids).await;
+        if let Some(Err(e)) = outcomes.iter().find(|o| is_closed(o)) {
+            return Err(e.clone().into());
+        }
+        let entries: Vec<BatchEntry<'_>> = ids
+            .iter()
+            .zip(&outcomes)
+            .map(|(id, o)| (id.as_str(), o.as_ref().map(|v| v.json())))
+            .collect();
+        let body = protocol::batch_secret_values_body(&entries);
+        Ok(json_response(
+            StatusCode::OK,
+            Bytes::from_owner(Wiped(body)),
+        ))
+    }
+
+    /// `GetParameters`' answer: names that do not exist are listed in
+    /// `InvalidParameters`; any other failure fails the request, as it
+    /// fails `GetParameters` (the shape has no place for it).
+    async fn parameters(
+        &self,
+        names: &[String],
+        with_decryption: bool,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
+        let outcomes = self.cache.get_parameters(names, with_decryption).await;
+        let mut found = Vec::with_capacity(names.len());
+        let mut invalid = Vec::new();
+        for (name, outcome) in names.iter().zip(&outcomes) {
+            match outcome {
+                Ok(value) => found.push(value.parameter_json().ok_or_else(|| {
+                    Error::new(ErrorKind::Other, "a cached parameter is malformed")
+                })?),
+                Err(e) if e.kind() == ErrorKind::NotFound => invalid.push(name.as_str()),
+                Err(e) => return Err(e.clone().into()),
+            }
+        }
+        let body = protocol::parameters_body(&found, &invalid);
+        Ok(json_response(
+            StatusCode::OK,
+            Bytes::from_owner(Wiped(body)),
+        ))
+    }
+
     fn metrics(&self) -> Response<Full<Bytes>> {
         let body = serde_json::to_vec(&self.cache.metrics()).unwrap_or_default();
         json_response(StatusCode::OK, Bytes::from(body))
     }
+}
+
+fn is_closed<T>(outcome: &Result<T, Error>) -> bool {
+    matches!(outcome, Err(e) if e.kind() == ErrorKind::Closed)
 }
 
 fn ping() -> Response<Full<Bytes>> {

@@ -8,7 +8,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use sidekey_cache::{CacheConfig, Kind, Timeouts};
+use sidekey_cache::{CacheConfig, Kind, Timeouts, TreeLimits};
 
 use crate::auth::Token;
 use crate::ids;
@@ -29,6 +29,8 @@ pub struct Config {
     pub log_level: Option<tracing::Level>,
     /// Secret ids loaded during INIT.
     pub prefetch: Vec<String>,
+    /// Bounds of one parameter tree (`get-by-path`).
+    pub trees: TreeLimits,
     /// The token callers must present.
     pub token: Token,
 }
@@ -70,6 +72,8 @@ pub mod vars {
     pub const PREFETCH: &str = "SIDEKEY_PREFETCH";
     pub const MAX_STALE: &str = "SIDEKEY_MAX_STALE";
     pub const MAX_CLIENT_CONNECTIONS: &str = "SIDEKEY_MAX_CLIENT_CONNECTIONS";
+    pub const TREE_MAX_PARAMETERS: &str = "SIDEKEY_TREE_MAX_PARAMETERS";
+    pub const TREE_MAX_BYTES: &str = "SIDEKEY_TREE_MAX_BYTES";
     pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const CONTAINER_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 }
@@ -78,6 +82,11 @@ pub mod vars {
 const MAX_TTL_SECS: u64 = 86_400;
 /// Most entries we accept for the cache size.
 const MAX_CACHE_SIZE: u64 = 100_000;
+/// Most parameters per tree we accept: 1,000 pages of `GetParametersByPath`
+/// would not fit in any read deadline.
+const MAX_TREE_PARAMETERS: u64 = 10_000;
+/// Most bytes per tree we accept: a quarter of the cache's byte bound.
+const MAX_TREE_BYTES: u64 = 8 * 1024 * 1024;
 /// Longest read deadline we accept: a Lambda function runs 15 minutes at most.
 const MAX_TIMEOUT_MILLIS: u64 = 900_000;
 
@@ -196,6 +205,19 @@ impl Config {
             0..=7 * MAX_TTL_SECS,
         )?;
         let prefetch = env.ids(vars::PREFETCH)?;
+        let tree_defaults = TreeLimits::default();
+        let trees = TreeLimits {
+            max_parameters: env.number(
+                vars::TREE_MAX_PARAMETERS,
+                tree_defaults.max_parameters as u64,
+                1..=MAX_TREE_PARAMETERS,
+            )? as usize,
+            max_bytes: env.number(
+                vars::TREE_MAX_BYTES,
+                tree_defaults.max_bytes as u64,
+                1024..=MAX_TREE_BYTES,
+            )? as usize,
+        };
         let token = env
             .raw(vars::SESSION_TOKEN)
             .or_else(|| env.raw(vars::CONTAINER_TOKEN))
@@ -236,6 +258,7 @@ impl Config {
             max_client_connections,
             log_level,
             prefetch,
+            trees,
             token,
         })
     }
@@ -268,6 +291,9 @@ mod tests {
         assert_eq!(c.timeouts(), Timeouts::default());
         assert_eq!(c.cache.max_upstream, 3);
         assert!(c.prefetch.is_empty());
+        assert_eq!(c.trees, TreeLimits::default());
+        assert_eq!(c.trees.max_parameters, 500);
+        assert_eq!(c.trees.max_bytes, 1024 * 1024);
     }
 
     #[test]
@@ -280,8 +306,12 @@ mod tests {
             (vars::LOG_LEVEL, "NONE"),
             (vars::PREFETCH, " a, b/c ,,a"),
             (vars::MAX_STALE, "60"),
+            (vars::TREE_MAX_PARAMETERS, "20"),
+            (vars::TREE_MAX_BYTES, "4096"),
         ])
         .unwrap();
+        assert_eq!(c.trees.max_parameters, 20);
+        assert_eq!(c.trees.max_bytes, 4096);
         assert_eq!(c.port, 8080);
         assert_eq!(c.cache.secret_ttl, Duration::from_secs(3600));
         assert_eq!(c.cache.parameter_ttl, Duration::ZERO);
@@ -310,6 +340,8 @@ mod tests {
             (vars::SSM_TIMEOUT, "soon"),
             (vars::LOG_LEVEL, "loud"),
             (vars::MAX_CONNECTIONS, "0"),
+            (vars::TREE_MAX_PARAMETERS, "0"),
+            (vars::TREE_MAX_BYTES, "100"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -25,7 +25,7 @@ pub enum ApiError {
     #[error("invalid X-Aws-Parameters-Secrets-Token")]
     WrongToken,
     /// No such endpoint.
-    #[error("unknown path; use /secretsmanager/get, /systemsmanager/parameters/get, /v1/ID, /ping or /metrics")]
+    #[error("unknown path; use /secretsmanager/get, /secretsmanager/batch, /systemsmanager/parameters/get, /systemsmanager/parameters/get-by-path, /v1/ID, /ping or /metrics")]
     UnknownPath,
     /// Anything but GET.
     #[error("only GET is allowed")]

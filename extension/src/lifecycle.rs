@@ -84,7 +84,9 @@ impl Serving<AwsFetcher> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let fetcher = AwsFetcher::from_env(config.timeouts(), config.max_connections).await;
+        let fetcher = AwsFetcher::from_env(config.timeouts(), config.max_connections)
+            .await
+            .with_tree_limits(config.trees);
         let cache = SecretCache::new(fetcher, config.cache.clone());
         log_caching(&cache);
         start_prefetch(&cache, config.prefetch.clone());

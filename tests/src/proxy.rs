@@ -39,6 +39,8 @@ pub enum Fault {
 #[derive(Debug)]
 struct Shared {
     fault: Mutex<(Fault, u64)>,
+    /// Faults for one operation only, applied before `fault`.
+    op_faults: Mutex<HashMap<String, Fault>>,
     seen: AtomicU64,
     calls: Mutex<HashMap<String, u64>>,
     faults: AtomicU64,
@@ -72,6 +74,7 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy addr");
         let shared = Arc::new(Shared {
             fault: Mutex::new((Fault::None, 1)),
+            op_faults: Mutex::new(HashMap::new()),
             seen: AtomicU64::new(0),
             calls: Mutex::new(HashMap::new()),
             faults: AtomicU64::new(0),
@@ -117,8 +120,19 @@ impl Proxy {
         self.shared.seen.store(0, Ordering::SeqCst);
     }
 
+    /// Apply `fault` to every request for `operation` (e.g.
+    /// `BatchGetSecretValue`) from now on, whatever [`Proxy::set_fault`] says.
+    pub fn set_operation_fault(&self, operation: &str, fault: Fault) {
+        self.shared
+            .op_faults
+            .lock()
+            .unwrap()
+            .insert(operation.to_owned(), fault);
+    }
+
     /// Forward everything again.
     pub fn heal(&self) {
+        self.shared.op_faults.lock().unwrap().clear();
         self.set_fault(Fault::None, 1);
     }
 
@@ -194,13 +208,14 @@ async fn handle(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("unknown")
         .to_owned();
+    let op_fault = state.op_faults.lock().unwrap().get(&op).copied();
     *state.calls.lock().unwrap().entry(op).or_default() += 1;
     let n = state.seen.fetch_add(1, Ordering::SeqCst) + 1;
     let (fault, every) = *state.fault.lock().unwrap();
-    let fault = if n.is_multiple_of(every) {
-        fault
-    } else {
-        Fault::None
+    let fault = match op_fault {
+        Some(fault) => fault,
+        None if n.is_multiple_of(every) => fault,
+        None => Fault::None,
     };
     if fault != Fault::None {
         state.faults.fetch_add(1, Ordering::SeqCst);

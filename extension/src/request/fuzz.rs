@@ -58,6 +58,8 @@ fn path() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("/secretsmanager/get".to_owned()),
         Just("/systemsmanager/parameters/get".to_owned()),
+        Just("/secretsmanager/batch".to_owned()),
+        Just("/systemsmanager/parameters/get-by-path".to_owned()),
         Just("/ping".to_owned()),
         Just("/metrics".to_owned()),
         v1,
@@ -76,11 +78,16 @@ fn query() -> impl Strategy<Value = String> {
         Just("version"),
         Just("label"),
         Just("withDecryption"),
+        Just("secretIds"),
+        Just("names"),
+        Just("path"),
+        Just("recursive"),
         Just("x"),
         Just(""),
     ];
     let value = prop_oneof![
         "[a-zA-Z0-9/._-]{0,20}",
+        "[a-c/,]{0,30}",
         "(%[0-9A-Fa-f]{2}){0,8}",
         "%[^0-9A-Fa-f]?[0-9a-z]?",
         Just("true".to_owned()),

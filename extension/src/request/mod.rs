@@ -3,7 +3,8 @@
 //! Pure functions of the method, URI and headers: no I/O, no panics, every
 //! rejection names what was wrong. This file checks what every request
 //! shares (relay header, method, path, token) and hands the query to the
-//! endpoint's own parser: [`secret`], [`parameter`]; [`query`] decodes.
+//! endpoint's own parser: [`secret`], [`batch`], [`parameter`], [`path`];
+//! [`query`] decodes.
 
 use http::{HeaderMap, Method, Uri};
 use sidekey_cache::Key;
@@ -11,7 +12,9 @@ use sidekey_cache::Key;
 use crate::auth::{self, Token};
 use crate::error::ApiError;
 
+mod batch;
 mod parameter;
+mod path;
 mod query;
 mod secret;
 
@@ -22,8 +25,18 @@ pub(crate) enum Route {
     Ping,
     /// `GET /metrics`
     Metrics,
-    /// A secret or parameter read.
+    /// A secret, parameter or parameter tree read.
     Read(Read),
+    /// `GET /secretsmanager/batch`: current secrets, distinct, in order.
+    Secrets(Vec<String>),
+    /// `GET /systemsmanager/parameters/get?names=`: latest parameters,
+    /// distinct, in order.
+    Parameters {
+        /// The names.
+        names: Vec<String>,
+        /// `withDecryption=true`.
+        with_decryption: bool,
+    },
 }
 
 /// A value read.
@@ -42,7 +55,9 @@ enum Endpoint<'a> {
     Ping,
     Metrics,
     Secret,
+    SecretBatch,
     Parameter,
+    ParameterPath,
     V1(&'a str),
 }
 
@@ -58,7 +73,9 @@ impl<'a> Endpoint<'a> {
             "/ping" => Endpoint::Ping,
             "/metrics" => Endpoint::Metrics,
             "/secretsmanager/get" => Endpoint::Secret,
+            "/secretsmanager/batch" => Endpoint::SecretBatch,
             "/systemsmanager/parameters/get" => Endpoint::Parameter,
+            "/systemsmanager/parameters/get-by-path" => Endpoint::ParameterPath,
             _ => Endpoint::V1(path.strip_prefix("/v1/")?),
         })
     }
@@ -92,7 +109,9 @@ pub(crate) fn route(
         }
         Endpoint::Secret => secret::get(query)?,
         Endpoint::V1(raw_id) => secret::v1(raw_id, query)?,
-        Endpoint::Parameter => parameter::get(query)?,
+        Endpoint::SecretBatch => return batch::get(query),
+        Endpoint::Parameter => return parameter::get(query),
+        Endpoint::ParameterPath => path::get(query)?,
     };
     Ok(Route::Read(read))
 }

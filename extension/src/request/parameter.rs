@@ -1,18 +1,44 @@
-//! `GET /systemsmanager/parameters/get?name=N`: one parameter.
+//! `GET /systemsmanager/parameters/get?name=N`: one parameter; with
+//! `names=A,B,...` instead, several (`GetParameters`).
 
+use sidekey_cache::fetch::PARAMETERS_BATCH;
 use sidekey_cache::{Key, ParameterRequest};
 
 use super::query::{bad, Params};
-use super::Read;
+use super::{Read, Route};
 use crate::error::ApiError;
 use crate::ids;
 
 /// `/systemsmanager/parameters/get`'s query.
-pub(super) fn get(query: &str) -> Result<Read, ApiError> {
+pub(super) fn get(query: &str) -> Result<Route, ApiError> {
     let params = Params::parse(
         query,
-        &["name", "version", "label", "withDecryption", "refreshNow"],
+        &[
+            "name",
+            "names",
+            "version",
+            "label",
+            "withDecryption",
+            "refreshNow",
+        ],
     )?;
+    if params.get("names").is_none() {
+        return one(&params).map(Route::Read);
+    }
+    if let Some(other) = ["name", "version", "label", "refreshNow"]
+        .into_iter()
+        .find(|p| params.get(p).is_some())
+    {
+        return Err(bad(format!("names: not with {other:?}")));
+    }
+    Ok(Route::Parameters {
+        names: params.list("names", PARAMETERS_BATCH)?,
+        with_decryption: params.flag("withDecryption")?,
+    })
+}
+
+/// `?name=N`: one parameter, at a version or label if given.
+fn one(params: &Params<'_>) -> Result<Read, ApiError> {
     let name = params.required("name")?;
     ids::check(&name).map_err(|e| bad(format!("name: {e}")))?;
     let version = match params.get("version") {

@@ -93,6 +93,27 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// A comma-separated list of ids (ids never contain a comma): at least
+    /// one, at most `max`, each an id ([`ids::check`]) given once.
+    pub(super) fn list(&self, name: &str, max: usize) -> Result<Vec<String>, ApiError> {
+        let raw = self.required(name)?;
+        if raw.is_empty() {
+            return Err(bad(format!("{name}: the list is empty")));
+        }
+        let mut list: Vec<String> = Vec::new();
+        for (n, id) in raw.split(',').enumerate() {
+            ids::check(id).map_err(|e| bad(format!("{name}: item {}: {e}", n + 1)))?;
+            if list.iter().any(|known| known == id) {
+                return Err(bad(format!("{name}: {id:?} is given more than once")));
+            }
+            if list.len() == max {
+                return Err(bad(format!("{name}: more than {max} items")));
+            }
+            list.push(id.to_owned());
+        }
+        Ok(list)
+    }
+
     /// A boolean flag: `true`/`false` (any case) or `1`/`0`; absent is false.
     pub(super) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name).as_deref() {

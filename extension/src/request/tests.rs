@@ -1,7 +1,7 @@
 use super::*;
 use crate::auth::TOKEN_HEADER;
 use http::HeaderValue;
-use sidekey_cache::{ParameterRequest, SecretRequest};
+use sidekey_cache::{ParameterRequest, PathRequest, SecretRequest};
 
 fn token() -> Token {
     Token::new("t0k".into())
@@ -204,5 +204,163 @@ fn unknown_paths_are_404() {
         "/pingx",
     ] {
         assert_eq!(status(uri), 404, "{uri}");
+    }
+}
+
+#[test]
+fn secrets_batch() {
+    let r = get(
+        "/secretsmanager/batch?secretIds=app%2Fdb,b+c,arn:aws:secretsmanager:us-east-1:1:secret:x",
+    )
+    .unwrap();
+    assert_eq!(
+        r,
+        Route::Secrets(vec![
+            "app/db".into(),
+            "b+c".into(),
+            "arn:aws:secretsmanager:us-east-1:1:secret:x".into()
+        ])
+    );
+    let twenty: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+    let r = get(&format!(
+        "/secretsmanager/batch/?secretIds={}",
+        twenty.join(",")
+    ))
+    .unwrap();
+    assert_eq!(r, Route::Secrets(twenty));
+}
+
+#[test]
+fn parameters_by_names() {
+    let r = get("/systemsmanager/parameters/get?names=%2Fa,%2Fb&withDecryption=true").unwrap();
+    assert_eq!(
+        r,
+        Route::Parameters {
+            names: vec!["/a".into(), "/b".into()],
+            with_decryption: true
+        }
+    );
+    let r = get("/systemsmanager/parameters/get?names=a").unwrap();
+    assert!(matches!(
+        r,
+        Route::Parameters {
+            with_decryption: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn parameters_by_path() {
+    let r = read("/systemsmanager/parameters/get-by-path?path=%2Fapp%2Fprod%2F&recursive=true&withDecryption=1");
+    assert_eq!(
+        r.key,
+        Key::Path(PathRequest {
+            path: "/app/prod/".into(),
+            recursive: true,
+            with_decryption: true,
+        })
+    );
+    assert!(!r.refresh_now && r.field.is_none());
+    let r = read("/systemsmanager/parameters/get-by-path/?path=/&refreshNow=true");
+    assert_eq!(
+        r.key,
+        Key::Path(PathRequest {
+            path: "/".into(),
+            recursive: false,
+            with_decryption: false,
+        })
+    );
+    assert!(r.refresh_now);
+}
+
+#[test]
+fn bad_lists_and_paths_name_the_parameter() {
+    let many = |n: usize, sep: &str| {
+        (0..n)
+            .map(|i| format!("i{i}"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let cases = [
+        ("/secretsmanager/batch".to_owned(), "secretIds"),
+        (
+            "/secretsmanager/batch?secretIds=".to_owned(),
+            "secretIds: the list is empty",
+        ),
+        (
+            "/secretsmanager/batch?secretIds=a,,b".to_owned(),
+            "secretIds: item 2",
+        ),
+        (
+            "/secretsmanager/batch?secretIds=a,".to_owned(),
+            "secretIds: item 2",
+        ),
+        (
+            "/secretsmanager/batch?secretIds=a,b,a".to_owned(),
+            "secretIds: \"a\" is given more than once",
+        ),
+        (
+            format!("/secretsmanager/batch?secretIds={}", many(21, ",")),
+            "secretIds: more than 20",
+        ),
+        (
+            "/secretsmanager/batch?secretIds=a&secretId=b".to_owned(),
+            "secretId",
+        ),
+        (
+            "/secretsmanager/batch?secretIds=a%00".to_owned(),
+            "secretIds: item 1",
+        ),
+        (
+            "/systemsmanager/parameters/get?names=".to_owned(),
+            "names: the list is empty",
+        ),
+        (
+            format!("/systemsmanager/parameters/get?names={}", many(11, ",")),
+            "names: more than 10",
+        ),
+        (
+            "/systemsmanager/parameters/get?names=a,a".to_owned(),
+            "names: \"a\"",
+        ),
+        (
+            "/systemsmanager/parameters/get?names=a&name=b".to_owned(),
+            "names: not with \"name\"",
+        ),
+        (
+            "/systemsmanager/parameters/get?names=a&version=2".to_owned(),
+            "version",
+        ),
+        (
+            "/systemsmanager/parameters/get?names=a&refreshNow=true".to_owned(),
+            "refreshNow",
+        ),
+        (
+            "/systemsmanager/parameters/get?names=a&withDecryption=maybe".to_owned(),
+            "withDecryption",
+        ),
+        ("/systemsmanager/parameters/get-by-path".to_owned(), "path"),
+        (
+            "/systemsmanager/parameters/get-by-path?path=".to_owned(),
+            "path",
+        ),
+        (
+            "/systemsmanager/parameters/get-by-path?path=app/prod".to_owned(),
+            "path: \"app/prod\" does not start with /",
+        ),
+        (
+            "/systemsmanager/parameters/get-by-path?path=/a&recursive=yes".to_owned(),
+            "recursive",
+        ),
+        (
+            "/systemsmanager/parameters/get-by-path?path=/a&name=b".to_owned(),
+            "name",
+        ),
+    ];
+    for (uri, needle) in cases {
+        let e = get(&uri).unwrap_err();
+        assert_eq!(e.status(), 400, "{uri}: {e}");
+        assert!(e.to_string().contains(needle), "{uri}: {e}");
     }
 }

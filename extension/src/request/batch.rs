@@ -1,0 +1,13 @@
+//! `GET /secretsmanager/batch?secretIds=A,B,...`: several secrets at once.
+
+use sidekey_cache::fetch::SECRETS_BATCH;
+
+use super::query::Params;
+use super::Route;
+use crate::error::ApiError;
+
+/// `/secretsmanager/batch`'s query: up to 20 distinct ids, current versions.
+pub(super) fn get(query: &str) -> Result<Route, ApiError> {
+    let params = Params::parse(query, &["secretIds"])?;
+    Ok(Route::Secrets(params.list("secretIds", SECRETS_BATCH)?))
+}
