@@ -199,15 +199,15 @@ async fn serves_stale_through_transient_errors_until_max_stale() {
         assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     }
     assert_eq!(fetch.calls(), 2);
-    // Each retry doubles the wait up to 60 s (jittered down to no less than
-    // 30 s): over 10 minutes of reads, at most ~7 ramp-up calls plus one per
-    // 30 s, instead of 600.
+    // Each retry doubles the window up to 60 s, the delay drawn anywhere in
+    // it (30 s on average at the cap): over 10 minutes of reads, about 7
+    // ramp-up calls plus one per 30 s, instead of 600.
     for _ in 0..600 {
         clock.advance(Duration::from_secs(1));
         assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     }
     let calls = fetch.calls();
-    assert!(calls <= 27, "backoff bounds upstream calls: {calls}");
+    assert!(calls <= 60, "backoff bounds upstream calls: {calls}");
     // Past max_stale (TTL + 900 s): the error, fast.
     clock.advance(Duration::from_secs(400));
     let err = cache.get(&k).await.unwrap_err();
