@@ -43,6 +43,8 @@ pub struct Scripted {
     pub most_active: Arc<AtomicUsize>,
     gate: Option<Arc<Semaphore>>,
     no_batch: bool,
+    /// Every batch call fails as a whole with this (a throttled call).
+    batch_error: Option<ErrorKind>,
 }
 
 /// Counts a call in progress until it ends or is dropped (timed out).
@@ -62,6 +64,13 @@ impl Scripted {
     /// Refuse batch reads, as a role without `BatchGetSecretValue` would.
     pub fn without_batch(mut self) -> Self {
         self.no_batch = true;
+        self
+    }
+
+    /// Fail every batch call as a whole with `kind`, as a throttled
+    /// `BatchGetSecretValue` does.
+    pub fn batch_fails(mut self, kind: ErrorKind) -> Self {
+        self.batch_error = Some(kind);
         self
     }
 
@@ -167,6 +176,9 @@ impl Fetch for Scripted {
                 ErrorKind::AccessDenied,
                 "no batch for this role",
             ));
+        }
+        if let Some(kind) = self.batch_error {
+            return Err(Error::new(kind, "scripted batch failure"));
         }
         Ok(ids.iter().map(|id| (id.clone(), self.answer(id))).collect())
     }

@@ -24,12 +24,15 @@ pub struct PrefetchReport {
 }
 
 impl<F: Fetch, C: Clock> SecretCache<F, C> {
-    /// Load the current versions of `ids`, 20 per `BatchGetSecretValue`,
-    /// reading one by one whatever the batch call could not answer (for
-    /// instance when the role may not call `BatchGetSecretValue`, or the
-    /// call ran out of its deadline). Batches go one after the other: at
-    /// start-up a whole fleet prefetches at once, against a quota of 100
-    /// batch calls per second per account.
+    /// Load the current versions of `ids`: one by one when there are at
+    /// most [`CacheConfig::prefetch_singles_up_to`](crate::CacheConfig)
+    /// (the quota of single reads fits a fleet's cold-start surge five
+    /// times better), else 20 per `BatchGetSecretValue`, reading one by one
+    /// whatever a batch call could not answer (the role may not call
+    /// `BatchGetSecretValue`, the call was throttled or ran out of its
+    /// deadline). Batches go one after the other: at start-up a whole fleet
+    /// prefetches at once, against a quota of 100 batch calls per second
+    /// per account.
     ///
     /// Every id is registered as in flight before the first batch call, so
     /// a reader asking for one meanwhile (the function's init, racing the
@@ -75,18 +78,24 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 waits.push((id, flight));
             }
         }
+        let batched = ours.len() > inner.config.prefetch_singles_up_to;
         for chunk in ours.chunks(BATCH) {
             let chunk: Vec<String> = chunk.iter().map(|id| (*id).clone()).collect();
-            let call = inner.fetcher.fetch_batch(&chunk);
-            let items = match inner
-                .call(Kind::Secret, Deadline::now() + deadline, call)
-                .await
-            {
-                Ok(items) => items,
-                Err(e) => {
-                    tracing::debug!(error = %e, "batch read failed; reading one by one");
-                    Vec::new()
+            let items = if batched {
+                let call = inner.fetcher.fetch_batch(&chunk);
+                match inner
+                    .call(Kind::Secret, Deadline::now() + deadline, call)
+                    .await
+                {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "batch read failed; reading one by one");
+                        Vec::new()
+                    }
                 }
+            } else {
+                // Nothing answered: every id is read one by one below.
+                Vec::new()
             };
             let mut answers = Vec::with_capacity(items.len());
             {

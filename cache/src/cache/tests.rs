@@ -387,8 +387,46 @@ fn gated_cache(
     Arc<tokio::sync::Semaphore>,
 ) {
     let (fetch, gate) = fetch.gated();
-    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), ManualClock::new());
+    let cache = SecretCache::with_clock(fetch.clone(), batching(), ManualClock::new());
     (cache, fetch, gate)
+}
+
+/// Prefetch through `BatchGetSecretValue` whatever the list's length.
+fn batching() -> CacheConfig {
+    CacheConfig {
+        prefetch_singles_up_to: 0,
+        ..CacheConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_short_prefetch_reads_one_by_one_a_long_one_in_batches() {
+    let (cache, fetch, _clock) = cache();
+    let ids: Vec<String> = (0..45).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        fetch.set(id, "v");
+    }
+    let report = cache.prefetch(&ids[..10]).await;
+    assert_eq!(report.loaded.len(), 10);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (0, 10));
+    let report = cache.prefetch(&ids[10..]).await;
+    assert_eq!(report.loaded.len(), 35);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (2, 10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_batch_falls_back_to_single_reads_at_once() {
+    let fetch = Scripted::new().batch_fails(ErrorKind::Throttled);
+    let cache = SecretCache::with_clock(fetch.clone(), batching(), ManualClock::new());
+    let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        fetch.set(id, "v");
+    }
+    let t0 = tokio::time::Instant::now();
+    let report = cache.prefetch(&ids).await;
+    assert_eq!(report.loaded.len(), 3);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (1, 3));
+    assert_eq!(t0.elapsed(), Duration::ZERO, "no wait between them");
 }
 
 /// Start a prefetch of `ids` in the background, as the extension does.
