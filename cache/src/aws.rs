@@ -114,18 +114,22 @@ impl AwsFetcher {
         let p = out
             .parameter
             .ok_or_else(|| unreadable_answer("GetParameter answered no parameter"))?;
-        Ok(Record::Parameter(Parameter {
-            arn: p.arn.unwrap_or_default(),
-            name: p.name.unwrap_or_default(),
-            r#type: p.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
-            value: Zeroizing::new(p.value.unwrap_or_default()),
-            version: p.version,
-            selector: p.selector,
-            source_result: p.source_result,
-            last_modified_date: p.last_modified_date.map(|d| epoch(&d)),
-            data_type: p.data_type,
-        }))
+        Ok(parameter_record(p))
     }
+}
+
+fn parameter_record(p: aws_sdk_ssm::types::Parameter) -> Record {
+    Record::Parameter(Parameter {
+        arn: p.arn.unwrap_or_default(),
+        name: p.name.unwrap_or_default(),
+        r#type: p.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        value: Zeroizing::new(p.value.unwrap_or_default()),
+        version: p.version,
+        selector: p.selector,
+        source_result: p.source_result,
+        last_modified_date: p.last_modified_date.map(|d| epoch(&d)),
+        data_type: p.data_type,
+    })
 }
 
 impl Fetch for AwsFetcher {
@@ -134,6 +138,42 @@ impl Fetch for AwsFetcher {
             Key::Secret(req) => self.get_secret(req).await,
             Key::Parameter(req) => self.get_parameter(req).await,
         }
+    }
+
+    async fn fetch_parameters(
+        &self,
+        names: &[String],
+        with_decryption: bool,
+    ) -> Result<Vec<BatchItem>, Error> {
+        // No SDK retry, as for `BatchGetSecretValue`: what is not answered
+        // is read one by one.
+        let no_retry = aws_sdk_ssm::config::Builder::default()
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled());
+        let out = self
+            .ssm
+            .get_parameters()
+            .set_names(Some(names.to_vec()))
+            .with_decryption(with_decryption)
+            .customize()
+            .config_override(no_retry)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut items = Vec::with_capacity(names.len());
+        for p in out.parameters.unwrap_or_default() {
+            // Answered by name (a name asked by ARN comes back as its name).
+            let id = names.iter().find(|n| {
+                p.name.as_deref() == Some(n.as_str()) || p.arn.as_deref() == Some(n.as_str())
+            });
+            if let Some(id) = id.cloned() {
+                items.push((id, Ok(parameter_record(p))));
+            }
+        }
+        for name in out.invalid_parameters.unwrap_or_default() {
+            let e = Error::new(ErrorKind::NotFound, format!("parameter {name} not found"));
+            items.push((name, Err(e)));
+        }
+        Ok(items)
     }
 
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {

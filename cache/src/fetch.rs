@@ -28,4 +28,17 @@ pub trait Fetch: Send + Sync + 'static {
         let _ = ids;
         async { Err(Error::new(ErrorKind::Unsupported, "no batch read")) }
     }
+
+    /// Read the latest versions of up to 10 parameters in one call
+    /// (`GetParameters`), as [`fetch_batch`](Self::fetch_batch) does for
+    /// secrets: an outcome per name it could attribute, the rest read one
+    /// by one by the caller. The default says there is no batch call.
+    fn fetch_parameters(
+        &self,
+        names: &[String],
+        with_decryption: bool,
+    ) -> impl Future<Output = Result<Vec<BatchItem>, Error>> + Send {
+        let _ = (names, with_decryption);
+        async { Err(Error::new(ErrorKind::Unsupported, "no batch read")) }
+    }
 }

@@ -169,6 +169,14 @@ impl Fetch for Scripted {
         self.answer(key.id())
     }
 
+    async fn fetch_parameters(
+        &self,
+        names: &[String],
+        _with_decryption: bool,
+    ) -> Result<Vec<BatchItem>, Error> {
+        self.fetch_batch(names).await
+    }
+
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {
         let _active = self.arrive(&self.batch_calls, true).await;
         if self.no_batch {
