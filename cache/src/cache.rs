@@ -353,7 +353,17 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         let mut groups: Vec<((Kind, bool), Vec<Key>)> = Vec::new();
         let mut started = 0;
         for key in due {
-            match batch_group(&key) {
+            // A secret that failed to refresh is retried on its own:
+            // GetSecretValue's quota is a hundred times BatchGetSecretValue's,
+            // and a fleet retrying through an outage in batches ran past the
+            // latter (the fleet simulation, `bench/`). A parameter stays in
+            // its batch: GetParameter shares GetParameters' quota.
+            let failing = state
+                .entries
+                .peek(&key)
+                .is_some_and(|s| s.failure.is_some());
+            let group = batch_group(&key).filter(|(kind, _)| !(failing && *kind == Kind::Secret));
+            match group {
                 Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
                     Some((_, keys)) => keys.push(key),
                     None => groups.push((g, vec![key])),
@@ -374,7 +384,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     slot.read
                         && batch_group(key).is_some_and(|g| g == (*kind, decrypts(key)))
                         && now + half >= slot.fresh_until
-                        && slot.failure.as_ref().is_none_or(|f| now >= f.retry_at)
+                        && slot.failure.is_none()
                         && !state.flights.contains_key(*key)
                         && !keys.contains(key)
                 })

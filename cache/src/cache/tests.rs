@@ -676,6 +676,15 @@ async fn a_throttled_or_failing_batch_refresh_does_not_feed_the_storm() {
             assert_eq!(text(&cache.get(k).await.unwrap()), "v1");
         }
         assert_eq!(fetch.calls(), calls, "{kind}: backing off");
+        // Past the backoff, failing secrets retry singly (their own, larger
+        // quota), parameters in their batch (one shared quota).
+        clock.advance(Duration::from_secs(2));
+        cache.refresh_due(Duration::from_secs(1)).await;
+        let expect = match kind {
+            ErrorKind::Throttled => (2, calls),
+            _ => (1, calls + 2),
+        };
+        assert_eq!((fetch.batch_calls(), fetch.calls()), expect, "{kind}");
     }
 }
 
