@@ -140,7 +140,7 @@ pub async fn slot(
             service: Arc::clone(&service),
             thaw: Arc::clone(&thaw),
             rng: Arc::clone(&retry_rng),
-            retry_batch: true,
+            retry_batch: false,
         };
         let (lo, hi) = w.lifetime;
         let dies = next + lo + (hi - lo).mul_f64(rng.f64());
@@ -155,6 +155,10 @@ pub async fn slot(
                     tokio::spawn(async move {
                         c.prefetch(&ids).await;
                     });
+                } else {
+                    // `prefetch_parameters` (the extension does not list
+                    // parameters to prefetch yet: see the report).
+                    cache.prefetch_parameters(&w.ids, true);
                 }
                 Env::Sidekey(cache)
             }
