@@ -5,11 +5,25 @@
 #
 #   bench/run.sh           full run (about 2 minutes after the builds)
 #   bench/run.sh --quick   short run: checks the harness, rough figures
+#   bench/run.sh --fleet   the fleet simulation only (issue 13; virtual time, no moto,
+#                          about a minute on 2 cores): merges its section and
+#                          bench/fleet.png into REPORT.md and "fleet" into results.json,
+#                          leaving the other figures as they are
 #
 # Benchmarks print figures; nothing here fails on a timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
+
+if [ "${1:-}" = "--fleet" ]; then
+  shift
+  step "building the benchmark harness (profile bench-harness)"
+  cargo build --profile bench-harness -p sidekey-bench
+  # The chart's labels need a TrueType font (see below); without it the
+  # section is written without its chart.
+  step "running the fleet simulation"
+  exec target/bench-harness/sidekey-bench fleet "$@"
+fi
 
 BENCH_TOOLS="$PWD/target/bench-tools"
 if [ ! -x "$BENCH_TOOLS/bin/python" ] || ! "$BENCH_TOOLS/bin/python" -c 'import aws_lambda_powertools, boto3' 2>/dev/null; then

@@ -5,12 +5,16 @@
 //! ```text
 //! sidekey-bench [--quick] [--out DIR]
 //! sidekey-bench floor --port PORT --body FILE   (the floor server; the suite starts it)
+//! sidekey-bench fleet [--seed N] [--threads N] [--as-before] [--out DIR]
+//!                                               (the fleet simulation only: merges its section
+//!                                                into REPORT.md and "fleet" into results.json)
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod chart;
+mod fleet;
 mod floor;
 mod load;
 mod machine;
@@ -43,15 +47,20 @@ fn main() -> ExitCode {
             }
         };
     }
-    let settings = match args.iter().any(|a| a == "--quick") {
-        true => suite::Settings::quick(),
-        false => suite::Settings::full(),
-    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
         .to_path_buf();
     let out = flag("--out").map_or_else(|| root.join("bench"), PathBuf::from);
+    if args.first().map(String::as_str) == Some("fleet") {
+        let seed = flag("--seed").and_then(|s| s.parse().ok()).unwrap_or(13);
+        let threads = flag("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
+        return run_fleet(&out, seed, threads, args.iter().any(|a| a == "--as-before"));
+    }
+    let settings = match args.iter().any(|a| a == "--quick") {
+        true => suite::Settings::quick(),
+        false => suite::Settings::full(),
+    };
     let python = std::env::var_os("SIDEKEY_BENCH_PYTHON").map(PathBuf::from);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,11 +76,30 @@ fn main() -> ExitCode {
     if let Err(why) = &chart {
         eprintln!("no chart: {why}");
     }
-    let markdown = report::markdown(
+    let mut markdown = report::markdown(
         &results,
         chart.as_ref().map(|()| chart_file).map_err(String::as_str),
     );
-    let json = serde_json::to_string_pretty(&results).expect("results serialize");
+    // The fleet simulation is run on its own (`fleet`): keep what it last
+    // wrote rather than dropping it with the files this run rewrites.
+    let old_report = std::fs::read_to_string(out.join("REPORT.md")).unwrap_or_default();
+    if let Some(section) = fleet::report::section(&old_report) {
+        markdown = fleet::report::splice(&markdown, section);
+    }
+    let mut json = serde_json::to_value(&results).expect("results serialize");
+    if let (Some(doc), Ok(old)) = (
+        json.as_object_mut(),
+        std::fs::read_to_string(out.join("results.json")),
+    ) {
+        if let Ok(serde_json::Value::Object(old)) = serde_json::from_str(&old) {
+            for key in ["fleet", "fleet_before"] {
+                if let Some(v) = old.get(key) {
+                    doc.insert(key.to_owned(), v.clone());
+                }
+            }
+        }
+    }
+    let json = serde_json::to_string_pretty(&json).expect("results serialize");
     for (name, text) in [
         ("REPORT.md", markdown.as_str()),
         ("results.json", json.as_str()),
@@ -83,5 +111,46 @@ fn main() -> ExitCode {
     }
     println!("{markdown}");
     println!("wrote {}", out.join("REPORT.md").display());
+    ExitCode::SUCCESS
+}
+
+/// The fleet simulation alone: run it, draw `fleet.png`, and merge its
+/// section and figures into `REPORT.md` and `results.json`. With
+/// `as_before` the figures go to `"fleet_before"`, the baseline the report
+/// compares sidekey's later runs with.
+fn run_fleet(out: &std::path::Path, seed: u64, threads: usize, as_before: bool) -> ExitCode {
+    eprintln!("fleet simulation: seed {seed}, {threads} thread(s)");
+    let results = fleet::run(seed, threads);
+    eprintln!("fleet simulation: {:.1} s", results.wall_secs);
+    let json_path = out.join("results.json");
+    if let Err(e) = fleet::report::merge_json(&json_path, &results, as_before) {
+        eprintln!("cannot write {}: {e}", json_path.display());
+        return ExitCode::FAILURE;
+    }
+    if as_before {
+        println!("kept as \"fleet_before\" in {}", json_path.display());
+        return ExitCode::SUCCESS;
+    }
+    let chart_file = "fleet.png";
+    let chart = chart::load_font().and_then(|()| {
+        fleet::chart_draw(&results, &out.join(chart_file)).map_err(|e| e.to_string())
+    });
+    if let Err(why) = &chart {
+        eprintln!("no fleet chart: {why}");
+    }
+    let before = fleet::report::load(&json_path, "fleet_before");
+    let section = fleet::report::markdown(
+        &results,
+        before.as_ref(),
+        chart.as_ref().map(|()| chart_file).map_err(String::as_str),
+    );
+    let report_path = out.join("REPORT.md");
+    let old = std::fs::read_to_string(&report_path).unwrap_or_default();
+    if let Err(e) = std::fs::write(&report_path, fleet::report::splice(&old, &section)) {
+        eprintln!("cannot write {}: {e}", report_path.display());
+        return ExitCode::FAILURE;
+    }
+    println!("{section}");
+    println!("wrote {}", report_path.display());
     ExitCode::SUCCESS
 }

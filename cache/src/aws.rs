@@ -211,11 +211,17 @@ impl Fetch for AwsFetcher {
         names: &[String],
         with_decryption: bool,
     ) -> Result<Vec<BatchItem>, Error> {
+        // No SDK retry, as for `BatchGetSecretValue`: what is not answered
+        // is read one by one.
+        let no_retry = aws_sdk_ssm::config::Builder::default()
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled());
         let out = self
             .ssm
             .get_parameters()
             .set_names(Some(names.to_vec()))
             .with_decryption(with_decryption)
+            .customize()
+            .config_override(no_retry)
             .send()
             .await
             .map_err(classify)?;
@@ -238,10 +244,19 @@ impl Fetch for AwsFetcher {
     }
 
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {
+        // No SDK retry here: a batch only saves calls, and the caller reads
+        // one by one whatever it does not answer. Retrying a throttled batch
+        // (up to 3 attempts, seconds of backoff) held every reader waiting
+        // on it and added requests against a quota of 100/s that a fleet's
+        // cold starts had already used up (the fleet simulation, `bench/`).
+        let no_retry = aws_sdk_secretsmanager::config::Builder::default()
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled());
         let out = self
             .secrets
             .batch_get_secret_value()
             .set_secret_id_list(Some(ids.to_vec()))
+            .customize()
+            .config_override(no_retry)
             .send()
             .await
             .map_err(classify)?;

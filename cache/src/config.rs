@@ -62,6 +62,14 @@ pub struct CacheConfig {
     /// environment adds to an account-wide quota; time spent waiting for a
     /// slot counts against the read's deadline. Zero is taken as one.
     pub max_upstream: usize,
+    /// A prefetch of at most this many secrets reads them one by one
+    /// (`GetSecretValue`); longer lists go 20 per `BatchGetSecretValue`.
+    /// Cold starts come in surges, and per secret `GetSecretValue`'s quota
+    /// is five times `BatchGetSecretValue`'s (10,000 calls/s against 100
+    /// calls of 20): 10,000 environments starting in 10 s with 10 secrets
+    /// each ask 1,000 batch calls/s of a quota of 100, while 10 single
+    /// reads each fit (the fleet simulation, `bench/`).
+    pub prefetch_singles_up_to: usize,
 }
 
 impl Default for CacheConfig {
@@ -81,6 +89,7 @@ impl Default for CacheConfig {
             parameter_deadline: DEFAULT_DEADLINE,
             stale_wait: Duration::from_millis(250),
             max_upstream: 3,
+            prefetch_singles_up_to: 20,
         }
     }
 }
@@ -147,14 +156,19 @@ impl CacheConfig {
     }
 
     /// Retry delay after `failures` consecutive transient failures: capped
-    /// exponential, with the upper half jittered by `unit` in [0, 1).
+    /// exponential with *full* jitter, drawn by `unit` in [0, 1) over the
+    /// whole `[0, cap)`. A fleet meets an outage or a throttle at one
+    /// instant; jittering only the upper half of each delay kept every
+    /// environment's n-th retry inside the same `[cap/2, cap)` window, so the
+    /// fleet came back in waves (the fleet simulation, `bench/`). Full
+    /// jitter spreads them evenly (the AWS SDKs' own retry does the same).
     pub(crate) fn backoff(&self, failures: u32, unit: f64) -> Duration {
         let exp = failures.saturating_sub(1).min(20);
         let full = self
             .backoff_base
             .saturating_mul(1u32 << exp)
             .min(self.backoff_max);
-        full.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+        full.mul_f64(unit.clamp(0.0, 1.0))
     }
 }
 
@@ -181,7 +195,27 @@ mod tests {
         assert_eq!(c.backoff(2, 1.0), Duration::from_secs(2));
         assert_eq!(c.backoff(3, 1.0), Duration::from_secs(4));
         assert_eq!(c.backoff(30, 1.0), Duration::from_secs(60));
-        assert_eq!(c.backoff(30, 0.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn backoff_jitter_spans_the_whole_window() {
+        // Retries of a fleet that failed at one instant must not bunch in
+        // the upper half of the window: the n-th retry may come anywhere in
+        // [0, cap).
+        let c = CacheConfig::default();
+        assert_eq!(c.backoff(30, 0.0), Duration::ZERO);
+        assert_eq!(c.backoff(3, 0.25), Duration::from_secs(1));
+        let mut rng = fastrand::Rng::with_seed(7);
+        let delays: Vec<Duration> = (0..1000).map(|_| c.backoff(3, rng.f64())).collect();
+        let early = delays
+            .iter()
+            .filter(|d| **d < Duration::from_secs(2))
+            .count();
+        assert!(
+            (400..600).contains(&early),
+            "{early} of 1000 in the lower half"
+        );
+        assert!(delays.iter().all(|d| *d < Duration::from_secs(4)));
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Scripted {
     pub most_active: Arc<AtomicUsize>,
     gate: Option<Arc<Semaphore>>,
     no_batch: bool,
+    /// Every batch call fails as a whole with this (a throttled call).
+    batch_error: Option<ErrorKind>,
 }
 
 /// Counts a call in progress until it ends or is dropped (timed out).
@@ -65,6 +67,13 @@ impl Scripted {
     /// Refuse batch reads, as a role without `BatchGetSecretValue` would.
     pub fn without_batch(mut self) -> Self {
         self.no_batch = true;
+        self
+    }
+
+    /// Fail every batch call as a whole with `kind`, as a throttled
+    /// `BatchGetSecretValue` does.
+    pub fn batch_fails(mut self, kind: ErrorKind) -> Self {
+        self.batch_error = Some(kind);
         self
     }
 
@@ -169,6 +178,14 @@ impl Fetch for Scripted {
         self.answer(key.id())
     }
 
+    async fn fetch_parameters(
+        &self,
+        names: &[String],
+        _with_decryption: bool,
+    ) -> Result<Vec<BatchItem>, Error> {
+        self.fetch_batch(names).await
+    }
+
     async fn fetch_batch(&self, ids: &[String]) -> Result<Vec<BatchItem>, Error> {
         let _active = self.arrive(&self.batch_calls, true).await;
         if self.no_batch {
@@ -176,6 +193,9 @@ impl Fetch for Scripted {
                 ErrorKind::AccessDenied,
                 "no batch for this role",
             ));
+        }
+        if let Some(kind) = self.batch_error {
+            return Err(Error::new(kind, "scripted batch failure"));
         }
         let omitted = self.script.lock().unwrap().omitted.clone();
         Ok(ids

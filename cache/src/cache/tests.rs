@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::testutil::ManualClock;
 use crate::testutil::Scripted;
-use crate::{CacheConfig, ErrorKind, Key};
+use crate::{CacheConfig, ErrorKind, Key, SecretRequest};
 use tokio::task::JoinSet;
 
 mod reliability;
@@ -200,15 +200,15 @@ async fn serves_stale_through_transient_errors_until_max_stale() {
         assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     }
     assert_eq!(fetch.calls(), 2);
-    // Each retry doubles the wait up to 60 s (jittered down to no less than
-    // 30 s): over 10 minutes of reads, at most ~7 ramp-up calls plus one per
-    // 30 s, instead of 600.
+    // Each retry doubles the window up to 60 s, the delay drawn anywhere in
+    // it (30 s on average at the cap): over 10 minutes of reads, about 7
+    // ramp-up calls plus one per 30 s, instead of 600.
     for _ in 0..600 {
         clock.advance(Duration::from_secs(1));
         assert_eq!(text(&cache.get(&k).await.unwrap()), "v1");
     }
     let calls = fetch.calls();
-    assert!(calls <= 27, "backoff bounds upstream calls: {calls}");
+    assert!(calls <= 60, "backoff bounds upstream calls: {calls}");
     // Past max_stale (TTL + 900 s): the error, fast.
     clock.advance(Duration::from_secs(400));
     let err = cache.get(&k).await.unwrap_err();
@@ -388,8 +388,46 @@ fn gated_cache(
     Arc<tokio::sync::Semaphore>,
 ) {
     let (fetch, gate) = fetch.gated();
-    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), ManualClock::new());
+    let cache = SecretCache::with_clock(fetch.clone(), batching(), ManualClock::new());
     (cache, fetch, gate)
+}
+
+/// Prefetch through `BatchGetSecretValue` whatever the list's length.
+fn batching() -> CacheConfig {
+    CacheConfig {
+        prefetch_singles_up_to: 0,
+        ..CacheConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_short_prefetch_reads_one_by_one_a_long_one_in_batches() {
+    let (cache, fetch, _clock) = cache();
+    let ids: Vec<String> = (0..45).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        fetch.set(id, "v");
+    }
+    let report = cache.prefetch(&ids[..10]).await;
+    assert_eq!(report.loaded.len(), 10);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (0, 10));
+    let report = cache.prefetch(&ids[10..]).await;
+    assert_eq!(report.loaded.len(), 35);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (2, 10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_batch_falls_back_to_single_reads_at_once() {
+    let fetch = Scripted::new().batch_fails(ErrorKind::Throttled);
+    let cache = SecretCache::with_clock(fetch.clone(), batching(), ManualClock::new());
+    let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        fetch.set(id, "v");
+    }
+    let t0 = tokio::time::Instant::now();
+    let report = cache.prefetch(&ids).await;
+    assert_eq!(report.loaded.len(), 3);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (1, 3));
+    assert_eq!(t0.elapsed(), Duration::ZERO, "no wait between them");
 }
 
 /// Start a prefetch of `ids` in the background, as the extension does.
@@ -539,4 +577,157 @@ async fn close_wipes_and_refuses() {
         cache.get(&Key::secret("k")).await.unwrap_err().kind(),
         ErrorKind::Closed
     );
+}
+
+/// A reader of `ids` at the same moment; each read twice, so each counts
+/// as read since stored.
+async fn read_twice(cache: &SecretCache<Scripted, ManualClock>, keys: &[Key]) {
+    for key in keys {
+        cache.get(key).await.unwrap();
+        cache.get(key).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn refresh_due_refreshes_a_readers_secrets_in_one_batch() {
+    let (cache, fetch, clock) = cache_with(CacheConfig {
+        ttl_jitter: 0.0,
+        ..CacheConfig::default()
+    });
+    for id in ["a", "b", "c", "pinned"] {
+        fetch.set(id, "v1");
+    }
+    let pinned = Key::Secret(SecretRequest {
+        version_stage: Some("AWSPREVIOUS".into()),
+        ..SecretRequest::current("pinned")
+    });
+    read_twice(&cache, &[Key::secret("a")]).await;
+    clock.advance(Duration::from_secs(60));
+    read_twice(&cache, &[Key::secret("b"), Key::secret("c"), pinned]).await;
+    // "a" is due (past 240 s of 300); "b" and "c" are past half their TTL
+    // and ride along; the staged read cannot be batched and is not due.
+    clock.advance(Duration::from_secs(190));
+    for id in ["a", "b", "c"] {
+        fetch.set(id, "v2");
+    }
+    let calls = (fetch.batch_calls(), fetch.calls());
+    let report = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!(report.started, 3);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (calls.0 + 1, calls.1));
+    for id in ["a", "b", "c"] {
+        assert_eq!(text(&cache.get(&Key::secret(id)).await.unwrap()), "v2");
+    }
+    assert_eq!(fetch.calls(), calls.1, "all three are fresh hits");
+}
+
+#[tokio::test]
+async fn a_batch_refresh_the_fetcher_may_not_make_reads_one_by_one() {
+    let fetch = Scripted::new().without_batch();
+    let clock = ManualClock::new();
+    let cache = SecretCache::with_clock(fetch.clone(), no_jitter(), clock.clone());
+    fetch.set("p", "v1");
+    fetch.set("q", "v1");
+    let keys = [Key::parameter("p", true), Key::parameter("q", true)];
+    read_twice(&cache, &keys).await;
+    clock.advance(Duration::from_secs(250));
+    fetch.set("p", "v2");
+    fetch.set("q", "v2");
+    let calls = fetch.calls();
+    let report = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!((report.started, report.timed_out), (2, 0));
+    assert_eq!(fetch.calls(), calls + 2, "denied batch: read singly");
+    for key in &keys {
+        assert_eq!(text(&cache.get(key).await.unwrap()), "v2");
+    }
+    assert!(cache.inner.lock().flights.is_empty());
+}
+
+fn no_jitter() -> CacheConfig {
+    CacheConfig {
+        ttl_jitter: 0.0,
+        ..CacheConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_or_failing_batch_refresh_does_not_feed_the_storm() {
+    // GetParameter shares GetParameters' quota, and a 5xx says the service
+    // is down: neither is retried singly; the values are served on.
+    for (kind, key) in [
+        (
+            ErrorKind::Throttled,
+            Key::parameter as fn(String, bool) -> Key,
+        ),
+        (ErrorKind::Unavailable, |id, _| Key::secret(id)),
+    ] {
+        let fetch = Scripted::new().batch_fails(kind);
+        let clock = ManualClock::new();
+        let cache = SecretCache::with_clock(fetch.clone(), no_jitter(), clock.clone());
+        fetch.set("a", "v1");
+        fetch.set("b", "v1");
+        let keys = [key("a".into(), true), key("b".into(), true)];
+        read_twice(&cache, &keys).await;
+        clock.advance(Duration::from_secs(250));
+        let calls = fetch.calls();
+        let report = cache.refresh_due(Duration::from_secs(1)).await;
+        assert_eq!(report.started, 2);
+        assert_eq!(fetch.calls(), calls, "{kind}: no single reads");
+        assert_eq!(fetch.batch_calls(), 1);
+        for k in &keys {
+            assert_eq!(text(&cache.get(k).await.unwrap()), "v1");
+        }
+        assert_eq!(fetch.calls(), calls, "{kind}: backing off");
+        // Past the backoff, failing secrets retry singly (their own, larger
+        // quota), parameters in their batch (one shared quota).
+        clock.advance(Duration::from_secs(2));
+        cache.refresh_due(Duration::from_secs(1)).await;
+        let expect = match kind {
+            ErrorKind::Throttled => (2, calls),
+            _ => (1, calls + 2),
+        };
+        assert_eq!((fetch.batch_calls(), fetch.calls()), expect, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_secret_batch_refresh_reads_singly_on_their_own_quota() {
+    let fetch = Scripted::new().batch_fails(ErrorKind::Throttled);
+    let clock = ManualClock::new();
+    let cache = SecretCache::with_clock(fetch.clone(), no_jitter(), clock.clone());
+    fetch.set("a", "v1");
+    fetch.set("b", "v1");
+    let keys = [Key::secret("a"), Key::secret("b")];
+    read_twice(&cache, &keys).await;
+    clock.advance(Duration::from_secs(250));
+    fetch.set("a", "v2");
+    let calls = fetch.calls();
+    cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!(fetch.calls(), calls + 2);
+    assert_eq!(text(&cache.get(&keys[0]).await.unwrap()), "v2");
+}
+
+#[tokio::test]
+async fn prefetch_parameters_loads_them_in_one_call_and_readers_share_it() {
+    let (fetch, gate) = Scripted::new().gated();
+    let cache = SecretCache::with_clock(fetch.clone(), CacheConfig::default(), ManualClock::new());
+    let names: Vec<String> = (0..12).map(|i| format!("/app/p{i}")).collect();
+    for n in &names {
+        fetch.set(n, "v");
+    }
+    assert_eq!(cache.prefetch_parameters(&names, true), 12);
+    assert_eq!(
+        cache.prefetch_parameters(&names, true),
+        0,
+        "already in flight"
+    );
+    let reader = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get(&Key::parameter("/app/p3", true)).await }
+    });
+    settle().await;
+    gate.add_permits(10);
+    assert_eq!(text(&reader.await.unwrap().unwrap()), "v");
+    settle().await;
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (2, 0), "10 + 2 names");
+    assert_eq!(cache.metrics().entries, 12);
 }

@@ -145,16 +145,15 @@ async fn a_batch_dropped_mid_call_leaves_no_flight_behind() {
 }
 
 #[tokio::test]
-async fn parameters_are_their_single_entries_and_default_to_single_reads() {
+async fn parameters_are_their_single_entries_read_in_one_call() {
     let fetch = Scripted::new();
     fetch.set("/p/a", "1");
     let cache = cache_over(&fetch);
     let out = cache.get_parameters(&ids(&["/p/a", "/p/none"]), true).await;
     assert_eq!(out[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
     assert!(out[0].is_ok());
-    // Scripted has no GetParameters: the default reads one by one, as one
-    // upstream call.
-    assert_eq!((fetch.batch_calls(), fetch.calls()), (0, 2));
+    // One GetParameters for both names.
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (1, 0));
     assert_eq!(cache.metrics().upstream_calls, 1);
     assert!(cache.contains(&Key::parameter("/p/a", true)));
     assert!(!cache.contains(&Key::parameter("/p/a", false)));

@@ -304,7 +304,7 @@ async fn caching_disabled_prefetches_and_refreshes_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hung_batch_falls_back_to_single_reads_at_its_deadline() {
-    let (cache, fetch, _clock) = cache();
+    let (cache, fetch, _clock) = cache_with(batching());
     let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
     for id in &ids {
         fetch.set(id, "v");
@@ -320,7 +320,7 @@ async fn a_hung_batch_falls_back_to_single_reads_at_its_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn a_prefetch_against_a_hung_upstream_ends() {
-    let (cache, fetch, _clock) = cache();
+    let (cache, fetch, _clock) = cache_with(batching());
     fetch.pace(Pace::Hang);
     let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
     let t0 = T::now();
