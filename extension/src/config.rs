@@ -29,6 +29,8 @@ pub struct Config {
     pub log_level: Option<tracing::Level>,
     /// Secret ids loaded during INIT.
     pub prefetch: Vec<String>,
+    /// Parameter names loaded (decrypted) during INIT, 10 per `GetParameters`.
+    pub prefetch_parameters: Vec<String>,
     /// Bounds of one parameter tree (`get-by-path`).
     pub trees: TreeLimits,
     /// The token callers must present.
@@ -70,6 +72,7 @@ pub mod vars {
     pub const SSM_TTL: &str = "SSM_PARAMETER_STORE_TTL";
     pub const SSM_TIMEOUT: &str = "SSM_PARAMETER_STORE_TIMEOUT_MILLIS";
     pub const PREFETCH: &str = "SIDEKEY_PREFETCH";
+    pub const PREFETCH_PARAMETERS: &str = "SIDEKEY_PREFETCH_PARAMETERS";
     pub const MAX_STALE: &str = "SIDEKEY_MAX_STALE";
     pub const MAX_CLIENT_CONNECTIONS: &str = "SIDEKEY_MAX_CLIENT_CONNECTIONS";
     pub const TREE_MAX_PARAMETERS: &str = "SIDEKEY_TREE_MAX_PARAMETERS";
@@ -205,6 +208,7 @@ impl Config {
             0..=7 * MAX_TTL_SECS,
         )?;
         let prefetch = env.ids(vars::PREFETCH)?;
+        let prefetch_parameters = env.ids(vars::PREFETCH_PARAMETERS)?;
         let tree_defaults = TreeLimits::default();
         let trees = TreeLimits {
             max_parameters: env.number(
@@ -258,6 +262,7 @@ impl Config {
             max_client_connections,
             log_level,
             prefetch,
+            prefetch_parameters,
             trees,
             token,
         })
@@ -305,6 +310,7 @@ mod tests {
             (vars::SM_TIMEOUT, "250"),
             (vars::LOG_LEVEL, "NONE"),
             (vars::PREFETCH, " a, b/c ,,a"),
+            (vars::PREFETCH_PARAMETERS, "/app/db/host,/app/db/port"),
             (vars::MAX_STALE, "60"),
             (vars::TREE_MAX_PARAMETERS, "20"),
             (vars::TREE_MAX_BYTES, "4096"),
@@ -319,6 +325,7 @@ mod tests {
         assert_eq!(c.cache.secret_deadline, Duration::from_millis(250));
         assert_eq!(c.log_level, None);
         assert_eq!(c.prefetch, ["a", "b/c"]);
+        assert_eq!(c.prefetch_parameters, ["/app/db/host", "/app/db/port"]);
         assert_eq!(c.cache.max_stale, Duration::from_secs(60));
     }
 

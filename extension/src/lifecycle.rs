@@ -90,6 +90,11 @@ impl Serving<AwsFetcher> {
         let cache = SecretCache::new(fetcher, config.cache.clone());
         log_caching(&cache);
         start_prefetch(&cache, config.prefetch.clone());
+        if !config.prefetch_parameters.is_empty() {
+            // Decrypted, as functions read configuration parameters.
+            let started = cache.prefetch_parameters(&config.prefetch_parameters, true);
+            tracing::debug!(started, "parameter prefetch started");
+        }
 
         let api = Arc::new(Api::new(cache.clone(), config.token.clone()));
         let (stop, mut stop_rx) = watch::channel(None::<Duration>);

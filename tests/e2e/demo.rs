@@ -19,7 +19,7 @@ fn demo_runs_to_completion() {
     for expected in [
         "invoke 3:",
         "\"upstream_calls\":1",
-        "BatchGetSecretValue=1 GetSecretValue=0",
+        "BatchGetSecretValue=0 GetSecretValue=1",
         "got the key exactly as stored: yes (3 calls)",
         "exited (exit status: 0)",
         "everything the demo started is stopped",

@@ -252,13 +252,16 @@ async fn prefetched_secrets_are_readable_as_soon_as_it_registers() {
         let a = get(&format!("{url}/v1/{id}"), token).await;
         assert_eq!(a.json()["SecretString"], format!("v-{id}"));
     }
-    assert_eq!(proxy.calls("BatchGetSecretValue"), 1);
+    // Ten ids fit GetSecretValue's quota (10,000/s) better than one
+    // BatchGetSecretValue fits its own (100/s) in a fleet's cold start (the
+    // fleet simulation, bench/): read one by one, each exactly once.
+    assert_eq!(proxy.calls("BatchGetSecretValue"), 0);
     assert_eq!(
         proxy.calls("GetSecretValue"),
         before,
         "all ten were prefetched"
     );
-    assert_eq!(before, 0, "a read racing the prefetch waits for its batch");
+    assert_eq!(before, 10, "a read racing the prefetch waits for its read");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,6 +417,10 @@ async fn invoke_refreshes_values_near_expiry_while_frozen_in_between() {
     })
     .await;
     let invoke = || lambda.invoke(json!({"lat": 1, "lon": 2}));
+    // Two invocations: the first reads the key from upstream (a miss), the
+    // second from the cache. Only a value read since it was stored is
+    // refreshed at INVOKE (a value nobody reads again is not re-read).
+    assert!(invoke().await.response.is_some());
     assert!(invoke().await.response.is_some());
     lambda
         .sim
