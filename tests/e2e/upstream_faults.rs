@@ -303,7 +303,8 @@ async fn values_read_once_are_not_refreshed_by_idle_invokes() {
         mean(holds.iter().copied()),
         holds.iter().max()
     );
-    assert_eq!(r.initial_calls, 50);
+    // 50 reads, 50 calls (more only if the SDK retried a slow one).
+    assert!(r.initial_calls >= 50, "{}", r.initial_calls);
     assert!(r.invokes.len() >= 20, "{} INVOKEs", r.invokes.len());
     for i in &r.invokes {
         assert_eq!(
@@ -343,19 +344,26 @@ async fn caching_disabled_stores_prefetches_and_refreshes_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(proxy.calls("BatchGetSecretValue"), 0, "no prefetch");
     assert_eq!(proxy.calls("GetSecretValue"), 0);
-    for n in 1..=3 {
+    let mut calls = 0;
+    for _ in 0..3 {
         let a = timed_get(&client, &format!("{url}/v1/off/a"), &token).await;
         assert_eq!(
             (a.status, a.value.as_deref()),
             (200, Some("caching-off-value-a"))
         );
-        assert_eq!(proxy.calls("GetSecretValue"), n, "every read goes upstream");
+        let now = proxy.calls("GetSecretValue");
+        assert!(now > calls, "every read goes upstream");
+        calls = now;
     }
     for _ in 0..5 {
         let i = lambda.invoke_timed(serde_json::json!({})).await;
         assert!(i.ready, "{i:?}");
     }
-    assert_eq!(proxy.calls("GetSecretValue"), 3, "INVOKE refreshes nothing");
+    assert_eq!(
+        proxy.calls("GetSecretValue"),
+        calls,
+        "INVOKE refreshes nothing"
+    );
     let m = get(&format!("{url}/metrics"), Some(&token)).await.json();
     assert_eq!(m["entries"], 0, "{m}");
     let logs = lambda.extension.logs();
