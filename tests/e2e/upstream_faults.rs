@@ -329,13 +329,16 @@ async fn caching_disabled_stores_prefetches_and_refreshes_nothing() {
         ],
     )
     .await;
-    let lambda = Lambda::start(Options::extension(
-        proxy.url(),
-        &[
-            ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "false"),
-            ("SIDEKEY_PREFETCH", "off/a,off/b"),
-        ],
-    ))
+    let lambda = Lambda::start(
+        Options::extension(
+            proxy.url(),
+            &[
+                ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "false"),
+                ("SIDEKEY_PREFETCH", "off/a,off/b"),
+            ],
+        )
+        .watching_events(),
+    )
     .await;
     let _runtime = NullRuntime::start(lambda.sim.addr());
     let (url, token) = (lambda.url(), lambda.token.clone());

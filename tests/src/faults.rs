@@ -108,10 +108,9 @@ pub async fn hung_upstream(invokes: usize) -> HungReport {
     let sm = aws::secrets(&moto.url()).await;
     aws::create_secret(&sm, "hung/warm", HUNG_OLD_VALUE).await;
     aws::create_secret(&sm, "hung/cold", "hung-upstream-cold-value").await;
-    let lambda = Lambda::start(Options::extension(
-        proxy.url(),
-        &[("SECRETS_MANAGER_TTL", "2")],
-    ))
+    let lambda = Lambda::start(
+        Options::extension(proxy.url(), &[("SECRETS_MANAGER_TTL", "2")]).watching_events(),
+    )
     .await;
     let _runtime = NullRuntime::start(lambda.sim.addr());
     let (url, token) = (lambda.url(), lambda.token.clone());
@@ -184,10 +183,13 @@ pub async fn idle_refresh(secrets: usize, ttl_secs: u64, seconds: u64) -> IdleRe
     for id in &ids {
         aws::create_secret(&sm, id, &format!("idle-value-of-{id}")).await;
     }
-    let lambda = Lambda::start(Options::extension(
-        proxy.url(),
-        &[("SECRETS_MANAGER_TTL", &ttl_secs.to_string())],
-    ))
+    let lambda = Lambda::start(
+        Options::extension(
+            proxy.url(),
+            &[("SECRETS_MANAGER_TTL", &ttl_secs.to_string())],
+        )
+        .watching_events(),
+    )
     .await;
     let _runtime = NullRuntime::start(lambda.sim.addr());
     let (url, token) = (lambda.url(), lambda.token.clone());

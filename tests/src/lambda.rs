@@ -159,6 +159,10 @@ pub struct Options {
     pub container_credentials: Option<String>,
     /// Spawn the extension with at most this many open files (`ulimit -n`).
     pub nofile: Option<u64>,
+    /// Put the recording proxy between the extension and the simulator
+    /// (as `record_init_errors` does), so [`Lambda::invoke_timed`] sees when
+    /// the extension polls `/next`.
+    pub watch_events: bool,
 }
 
 impl Options {
@@ -170,6 +174,15 @@ impl Options {
             extension_env: vars(env),
             ..Options::default()
         }
+    }
+}
+
+impl Options {
+    /// The same, with the extension's `/next` polls watched (see
+    /// [`Lambda::invoke_timed`]).
+    pub fn watching_events(mut self) -> Self {
+        self.watch_events = true;
+        self
     }
 }
 
@@ -186,6 +199,9 @@ pub fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 pub fn session_token(port: u16) -> String {
     format!("session-token-{port}")
 }
+
+/// The Extensions API path of the event long-poll.
+pub const NEXT_EVENT_PATH: &str = "/2020-01-01/extension/event/next";
 
 /// The Extensions API path of init errors.
 pub const INIT_ERROR_PATH: &str = "/2020-01-01/extension/init/error";
@@ -214,15 +230,14 @@ pub struct Lambda {
 pub struct Invoked {
     /// The invocation's outcome.
     pub state: InvocationState,
-    /// Every extension called `/next` after it (within 30 s).
+    /// The extension polled `/next` after it (within 30 s).
     pub ready: bool,
-    /// From the runtime's response to the extensions' `/next`, as the
-    /// simulator measured it (zero if they were ready first): how long the
-    /// extensions held the INVOKE past the function.
+    /// How long the extension held the INVOKE past the function's answer
+    /// (zero if it was done first).
     pub hold: Duration,
     /// From enqueueing the event (Lambda delivers INVOKE to extensions
-    /// then) to the extensions being ready: with a runtime that answers at
-    /// once, the INVOKE's billed time.
+    /// then) to the extension's next `/next`: with a runtime that answers
+    /// at once, the INVOKE's billed time.
     pub until_ready: Duration,
 }
 
@@ -255,7 +270,7 @@ impl Lambda {
         std::fs::create_dir_all(&dir).expect("log dir");
 
         let mut env: Vec<(String, String)> = sim.lambda_env_vars().into_iter().collect();
-        let front = match options.record_init_errors {
+        let front = match options.record_init_errors || options.watch_events {
             true => {
                 let front = Proxy::start(sim.addr()).await;
                 front.stub(INIT_ERROR_PATH, 202);
@@ -375,9 +390,19 @@ impl Lambda {
     }
 
     /// Invoke with `payload` and wait, up to 30 s each, for the invocation
-    /// to complete and for every extension to be ready for the next event
-    /// (to have called `/next`): the INVOKE as Lambda bills it.
+    /// to complete and for the extension to be done with it: to poll
+    /// `/next` again, as seen by the front proxy (`watch_events`). The
+    /// simulator's own readiness tracking is not used: in lambda-simulator
+    /// 0.2.0 an extension poll that races the runtime's response is never
+    /// counted (`mark_extension_ready` reads the current and last request
+    /// before `mark_runtime_done` updates them), and a runtime that answers
+    /// at once meets that race.
     pub async fn invoke_timed(&self, payload: Value) -> Invoked {
+        let front = self
+            .front
+            .as_ref()
+            .expect("invoke_timed needs Options::watch_events");
+        let polls = front.arrivals(NEXT_EVENT_PATH).len();
         let enqueued = Instant::now();
         let id = self.sim.enqueue_payload(payload).await;
         let state = self
@@ -385,25 +410,25 @@ impl Lambda {
             .wait_for_invocation_complete(&id, Duration::from_secs(30))
             .await
             .expect("invocation completes");
-        let ready = self
-            .sim
-            .wait_for_extensions_ready(&id, Duration::from_secs(30))
-            .await
-            .is_ok();
-        let until_ready = enqueued.elapsed();
-        // No overhead recorded: the extensions were ready before the
-        // runtime's response, so they held nothing past it.
-        let hold = self
-            .sim
-            .get_extension_overhead_ms(&id)
-            .await
-            .map_or(Duration::ZERO, |ms| {
-                Duration::from_secs_f64(ms.max(0.0) / 1000.0)
-            });
+        let ready_at = loop {
+            if let Some(at) = front.arrivals(NEXT_EVENT_PATH).get(polls) {
+                break Some(*at);
+            }
+            if enqueued.elapsed() > Duration::from_secs(30) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let until_ready = ready_at.map_or(enqueued.elapsed(), |at| at - enqueued);
+        let function = state
+            .response
+            .as_ref()
+            .and_then(|r| (r.received_at - state.invocation.created_at).to_std().ok())
+            .unwrap_or_default();
         Invoked {
             state,
-            ready,
-            hold,
+            ready: ready_at.is_some(),
+            hold: until_ready.saturating_sub(function),
             until_ready,
         }
     }

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -72,6 +72,8 @@ struct Shared {
     held: AtomicU64,
     /// Access key ids seen in SigV4 `Authorization` headers.
     access_keys: Mutex<BTreeSet<String>>,
+    /// When each request arrived, by path.
+    arrivals: Mutex<Vec<(String, Instant)>>,
 }
 
 /// A request the proxy answered itself from a stub.
@@ -108,6 +110,7 @@ impl Proxy {
             release: watch::Sender::new(0),
             held: AtomicU64::new(0),
             access_keys: Mutex::new(BTreeSet::new()),
+            arrivals: Mutex::new(Vec::new()),
         });
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
@@ -192,6 +195,17 @@ impl Proxy {
         self.shared.recorded.lock().unwrap().clone()
     }
 
+    /// When the requests to `path` arrived, in order (stubbed, faulted or
+    /// forwarded alike).
+    pub fn arrivals(&self, path: &str) -> Vec<Instant> {
+        let arrivals = self.shared.arrivals.lock().unwrap();
+        arrivals
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
     /// Requests seen for one operation (e.g. `GetSecretValue`), faulted or not.
     pub fn calls(&self, operation: &str) -> u64 {
         let calls = self.shared.calls.lock().unwrap();
@@ -220,6 +234,11 @@ async fn handle(
     client: Client<HttpConnector, Full<Bytes>>,
     req: Request<Incoming>,
 ) -> Result<Answer, std::io::Error> {
+    state
+        .arrivals
+        .lock()
+        .unwrap()
+        .push((req.uri().path().to_owned(), Instant::now()));
     let stub = state.stubs.lock().unwrap().get(req.uri().path()).copied();
     if let Some(status) = stub {
         let (parts, body) = req.into_parts();
