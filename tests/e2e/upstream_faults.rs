@@ -131,10 +131,11 @@ async fn spoiled_refresh_keeps_the_last_good_value(fault: Fault) {
     }
     let spoiled = proxy.faults();
     assert!(spoiled >= 1, "the refresh met the {fault:?}");
-    // A cold read of a spoiled answer is a gateway error: neither the
-    // service's client error nor a 200.
+    // A cold read of spoiled answers is a gateway error: neither the
+    // service's client error nor a 200. 502, or 504 when the SDK's retries
+    // of a cut answer (with their backoff) outlast the read's deadline.
     let cold = read("spoil/cold").await;
-    assert_eq!(cold.status, 502, "{cold:?}");
+    assert!(matches!(cold.status, 502 | 504), "{cold:?}");
     let m = get(&format!("{url}/metrics"), Some(&token)).await.json();
     println!(
         "{fault:?}: {spoiled} answers spoiled, {served} reads served the last good value (first in {:?}); \
