@@ -6,3 +6,4 @@ mod demo;
 mod edge;
 mod extension;
 mod reliability;
+mod upstream_faults;

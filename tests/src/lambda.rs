@@ -47,9 +47,31 @@ pub struct Process {
 impl Process {
     /// Spawn `path` with exactly `env` (plus PATH), output to `log`.
     pub fn spawn(path: &Path, env: &[(String, String)], log: PathBuf) -> Process {
+        Self::spawn_limited(path, env, log, None)
+    }
+
+    /// [`Process::spawn`], with at most `nofile` open files if given (a
+    /// shell sets `ulimit -n`, then `exec`s the binary: the pid is the
+    /// binary's).
+    pub fn spawn_limited(
+        path: &Path,
+        env: &[(String, String)],
+        log: PathBuf,
+        nofile: Option<u64>,
+    ) -> Process {
         let out = File::create(&log).expect("create log");
         let err = out.try_clone().expect("clone log");
-        let child = Command::new(path)
+        let mut command = match nofile {
+            None => Command::new(path),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\""))
+                    .arg(path);
+                sh
+            }
+        };
+        let child = command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -69,6 +91,17 @@ impl Process {
     /// Everything it printed so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether it is still running (neither exited nor a zombie).
+    pub fn is_running(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|stat| {
+                let state = stat.get(stat.rfind(')')? + 2..)?.chars().next()?;
+                Some(state != 'Z' && state != 'X')
+            })
+            .unwrap_or(false)
     }
 
     /// Kill it outright.
@@ -118,6 +151,18 @@ pub struct Options {
     /// The extension's port; a free one if `None`. Known in advance, a
     /// caller can watch the port while the extension starts.
     pub port: Option<u16>,
+    /// SnapStart's way to credentials: no `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` or `AWS_SESSION_TOKEN`, but
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` set to this and
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN` to the caller token (which the
+    /// credentials endpoint also expects in `Authorization`).
+    pub container_credentials: Option<String>,
+    /// Spawn the extension with at most this many open files (`ulimit -n`).
+    pub nofile: Option<u64>,
+    /// Put the recording proxy between the extension and the simulator
+    /// (as `record_init_errors` does), so [`Lambda::invoke_timed`] sees when
+    /// the extension polls `/next`.
+    pub watch_events: bool,
 }
 
 impl Options {
@@ -129,6 +174,15 @@ impl Options {
             extension_env: vars(env),
             ..Options::default()
         }
+    }
+}
+
+impl Options {
+    /// The same, with the extension's `/next` polls watched (see
+    /// [`Lambda::invoke_timed`]).
+    pub fn watching_events(mut self) -> Self {
+        self.watch_events = true;
+        self
     }
 }
 
@@ -145,6 +199,9 @@ pub fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 pub fn session_token(port: u16) -> String {
     format!("session-token-{port}")
 }
+
+/// The Extensions API path of the event long-poll.
+pub const NEXT_EVENT_PATH: &str = "/2020-01-01/extension/event/next";
 
 /// The Extensions API path of init errors.
 pub const INIT_ERROR_PATH: &str = "/2020-01-01/extension/init/error";
@@ -166,6 +223,22 @@ pub struct Lambda {
     /// When the extension process was spawned.
     pub spawned_at: Instant,
     _dir: LogDir,
+}
+
+/// What an INVOKE cost ([`Lambda::invoke_timed`]).
+#[derive(Debug)]
+pub struct Invoked {
+    /// The invocation's outcome.
+    pub state: InvocationState,
+    /// The extension polled `/next` after it (within 30 s).
+    pub ready: bool,
+    /// How long the extension held the INVOKE past the function's answer
+    /// (zero if it was done first).
+    pub hold: Duration,
+    /// From enqueueing the event (Lambda delivers INVOKE to extensions
+    /// then) to the extension's next `/next`: with a runtime that answers
+    /// at once, the INVOKE's billed time.
+    pub until_ready: Duration,
 }
 
 /// What a SHUTDOWN did.
@@ -197,7 +270,7 @@ impl Lambda {
         std::fs::create_dir_all(&dir).expect("log dir");
 
         let mut env: Vec<(String, String)> = sim.lambda_env_vars().into_iter().collect();
-        let front = match options.record_init_errors {
+        let front = match options.record_init_errors || options.watch_events {
             true => {
                 let front = Proxy::start(sim.addr()).await;
                 front.stub(INIT_ERROR_PATH, 202);
@@ -223,14 +296,22 @@ impl Lambda {
         } else {
             let emulated = [
                 ("AWS_REGION", "us-east-1"),
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("AWS_SECRET_ACCESS_KEY", "test"),
                 ("AWS_EC2_METADATA_DISABLED", "true"),
                 ("AWS_CONFIG_FILE", "/dev/null"),
                 ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
             ];
             env.extend(emulated.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            env.push(("AWS_SESSION_TOKEN".into(), token.clone()));
+            match &options.container_credentials {
+                None => {
+                    env.push(("AWS_ACCESS_KEY_ID".into(), "test".into()));
+                    env.push(("AWS_SECRET_ACCESS_KEY".into(), "test".into()));
+                    env.push(("AWS_SESSION_TOKEN".into(), token.clone()));
+                }
+                Some(uri) => {
+                    env.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), uri.clone()));
+                    env.push(("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token.clone()));
+                }
+            }
             env.push(("AWS_ENDPOINT_URL".into(), options.aws_endpoint.clone()));
             token
         };
@@ -249,7 +330,12 @@ impl Lambda {
         }
         ext_env.extend(options.extension_env.iter().cloned());
         let spawned_at = Instant::now();
-        let mut extension = Process::spawn(&bin("sidekey"), &ext_env, dir.join("sidekey.log"));
+        let mut extension = Process::spawn_limited(
+            &bin("sidekey"),
+            &ext_env,
+            dir.join("sidekey.log"),
+            options.nofile,
+        );
         if options.freeze {
             sim.register_freeze_pid(extension.pid());
         }
@@ -284,6 +370,11 @@ impl Lambda {
         }
     }
 
+    /// Whether the extension process is still running.
+    pub fn extension_alive(&self) -> bool {
+        self.extension.is_running()
+    }
+
     /// `http://127.0.0.1:PORT` of the extension.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -296,6 +387,50 @@ impl Lambda {
             .wait_for_invocation_complete(&id, Duration::from_secs(20))
             .await
             .expect("invocation completes")
+    }
+
+    /// Invoke with `payload` and wait, up to 30 s each, for the invocation
+    /// to complete and for the extension to be done with it: to poll
+    /// `/next` again, as seen by the front proxy (`watch_events`). The
+    /// simulator's own readiness tracking is not used: in lambda-simulator
+    /// 0.2.0 an extension poll that races the runtime's response is never
+    /// counted (`mark_extension_ready` reads the current and last request
+    /// before `mark_runtime_done` updates them), and a runtime that answers
+    /// at once meets that race.
+    pub async fn invoke_timed(&self, payload: Value) -> Invoked {
+        let front = self
+            .front
+            .as_ref()
+            .expect("invoke_timed needs Options::watch_events");
+        let polls = front.arrivals(NEXT_EVENT_PATH).len();
+        let enqueued = Instant::now();
+        let id = self.sim.enqueue_payload(payload).await;
+        let state = self
+            .sim
+            .wait_for_invocation_complete(&id, Duration::from_secs(30))
+            .await
+            .expect("invocation completes");
+        let ready_at = loop {
+            if let Some(at) = front.arrivals(NEXT_EVENT_PATH).get(polls) {
+                break Some(*at);
+            }
+            if enqueued.elapsed() > Duration::from_secs(30) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let until_ready = ready_at.map_or(enqueued.elapsed(), |at| at - enqueued);
+        let function = state
+            .response
+            .as_ref()
+            .and_then(|r| (r.received_at - state.invocation.created_at).to_std().ok())
+            .unwrap_or_default();
+        Invoked {
+            state,
+            ready: ready_at.is_some(),
+            hold: until_ready.saturating_sub(function),
+            until_ready,
+        }
     }
 
     /// Everything the extension and the function printed so far.

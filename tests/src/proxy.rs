@@ -3,23 +3,32 @@
 //! moto has no fault injection, so the tests route the SDK through this
 //! proxy. It counts calls per AWS operation (from `X-Amz-Target`) and can
 //! throttle, fail with a status, delay, or reset the connection, for every
-//! request or every n-th one.
+//! request or every n-th one; and beyond errors: swallow requests (a black
+//! hole), hold them until released (a freeze), or spoil a 2xx answer
+//! (cut short mid-body, or garbled under a proper frame).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The proxy's answers: whole, or cut short on purpose.
+type Answer = Response<BoxBody<Bytes, std::io::Error>>;
 
 /// What the proxy does to a request it picks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +43,18 @@ pub enum Fault {
     Delay(Duration),
     /// Drop the connection without an answer.
     Reset,
+    /// Read the request and never answer, keeping the connection open (a
+    /// NAT gateway's forgotten flow, a peer frozen mid-request).
+    BlackHole,
+    /// Hold the request unanswered until [`Proxy::release`], then forward
+    /// it (an upstream that stalls for a while, then resumes).
+    Hold,
+    /// Forward, and cut a 2xx answer short: the headers announce the whole
+    /// body, half of it is sent, then the connection is dropped.
+    Truncate,
+    /// Forward, and answer a 2xx with only the first half of its body, in
+    /// a proper frame (a garbled answer: status 200, unreadable JSON).
+    Garble,
 }
 
 #[derive(Debug)]
@@ -47,6 +68,14 @@ struct Shared {
     upstream: SocketAddr,
     stubs: Mutex<HashMap<String, u16>>,
     recorded: Mutex<Vec<Recorded>>,
+    /// Bumped by [`Proxy::release`]: held requests go on when it changes.
+    release: watch::Sender<u64>,
+    /// Requests swallowed or held so far.
+    held: AtomicU64,
+    /// Access key ids seen in SigV4 `Authorization` headers.
+    access_keys: Mutex<BTreeSet<String>>,
+    /// When each request arrived, by path.
+    arrivals: Mutex<Vec<(String, Instant)>>,
 }
 
 /// A request the proxy answered itself from a stub.
@@ -81,6 +110,10 @@ impl Proxy {
             upstream,
             stubs: Mutex::new(HashMap::new()),
             recorded: Mutex::new(Vec::new()),
+            release: watch::Sender::new(0),
+            held: AtomicU64::new(0),
+            access_keys: Mutex::new(BTreeSet::new()),
+            arrivals: Mutex::new(Vec::new()),
         });
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
@@ -130,10 +163,35 @@ impl Proxy {
             .insert(operation.to_owned(), fault);
     }
 
-    /// Forward everything again.
+    /// Forward everything again. Requests already black-holed stay so;
+    /// held ones stay held until [`Proxy::release`].
     pub fn heal(&self) {
         self.shared.op_faults.lock().unwrap().clear();
         self.set_fault(Fault::None, 1);
+    }
+
+    /// Forward everything again, held requests included (the upstream
+    /// resumes after a freeze).
+    pub fn release(&self) {
+        self.heal();
+        self.shared.release.send_modify(|g| *g += 1);
+    }
+
+    /// Requests swallowed ([`Fault::BlackHole`]) or held ([`Fault::Hold`]) so far.
+    pub fn held(&self) -> u64 {
+        self.shared.held.load(Ordering::SeqCst)
+    }
+
+    /// The access key ids the requests were signed with (from their SigV4
+    /// `Authorization` header).
+    pub fn access_keys(&self) -> Vec<String> {
+        self.shared
+            .access_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Answer requests to `path` with `status` and record them, instead of
@@ -149,6 +207,17 @@ impl Proxy {
     /// Requests answered by stubs so far.
     pub fn recorded(&self) -> Vec<Recorded> {
         self.shared.recorded.lock().unwrap().clone()
+    }
+
+    /// When the requests to `path` arrived, in order (stubbed, faulted or
+    /// forwarded alike).
+    pub fn arrivals(&self, path: &str) -> Vec<Instant> {
+        let arrivals = self.shared.arrivals.lock().unwrap();
+        arrivals
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, at)| *at)
+            .collect()
     }
 
     /// Requests seen for one operation (e.g. `GetSecretValue`), faulted or not.
@@ -178,7 +247,12 @@ async fn handle(
     state: Arc<Shared>,
     client: Client<HttpConnector, Full<Bytes>>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
+) -> Result<Answer, std::io::Error> {
+    state
+        .arrivals
+        .lock()
+        .unwrap()
+        .push((req.uri().path().to_owned(), Instant::now()));
     let stub = state.stubs.lock().unwrap().get(req.uri().path()).copied();
     if let Some(status) = stub {
         let (parts, body) = req.into_parts();
@@ -196,10 +270,22 @@ async fn handle(
                 .collect(),
             body,
         });
-        return Ok(Response::builder()
-            .status(status)
-            .body(Full::new(Bytes::from_static(b"{}")))
-            .unwrap_or_default());
+        return Ok(whole(
+            Response::builder()
+                .status(status)
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap_or_default(),
+        ));
+    }
+    let key = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .map(str::to_owned);
+    if let Some(key) = key {
+        state.access_keys.lock().unwrap().insert(key);
     }
     let op = req
         .headers()
@@ -217,7 +303,8 @@ async fn handle(
         None if n.is_multiple_of(every) => fault,
         None => Fault::None,
     };
-    if fault != Fault::None {
+    // A spoiled answer counts once spoiled (only 2xx answers are).
+    if !matches!(fault, Fault::None | Fault::Truncate | Fault::Garble) {
         state.faults.fetch_add(1, Ordering::SeqCst);
     }
     match fault {
@@ -228,7 +315,20 @@ async fn handle(
             return Err(std::io::Error::other("injected connection reset"));
         }
         Fault::Delay(d) => tokio::time::sleep(d).await,
-        Fault::None => {}
+        Fault::BlackHole => {
+            state.held.fetch_add(1, Ordering::SeqCst);
+            // Read the whole request, as a live peer would, then nothing.
+            let _ = req.into_body().collect().await;
+            std::future::pending::<()>().await;
+            unreachable!("a black hole never answers");
+        }
+        Fault::Hold => {
+            state.held.fetch_add(1, Ordering::SeqCst);
+            let mut release = state.release.subscribe();
+            release.borrow_and_update();
+            let _ = release.changed().await;
+        }
+        Fault::None | Fault::Truncate | Fault::Garble => {}
     }
     let (parts, body) = req.into_parts();
     let body = body
@@ -252,26 +352,75 @@ async fn handle(
             "proxy could not build the request",
         ));
     };
-    match client.request(fwd).await {
-        Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Ok(Response::from_parts(parts, Full::new(body)))
-        }
-        Err(_) => Ok(error(502, "InternalServiceError", "upstream unreachable")),
+    let Ok(resp) = client.request(fwd).await else {
+        return Ok(error(502, "InternalServiceError", "upstream unreachable"));
+    };
+    let (mut parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let spoil = matches!(fault, Fault::Truncate | Fault::Garble) && parts.status.is_success();
+    if !spoil {
+        return Ok(whole(Response::from_parts(parts, Full::new(body))));
+    }
+    state.faults.fetch_add(1, Ordering::SeqCst);
+    let half = body.slice(..body.len() / 2);
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+    Ok(match fault {
+        Fault::Truncate => Response::from_parts(
+            parts,
+            Cut {
+                half: Some(half),
+                whole: body.len() as u64,
+            }
+            .boxed(),
+        ),
+        _ => whole(Response::from_parts(parts, Full::new(half))),
+    })
+}
+
+/// A whole answer, boxed like a cut one.
+fn whole(response: Response<Full<Bytes>>) -> Answer {
+    response.map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+/// A body that announces `whole` bytes, sends `half`, then fails, which
+/// makes hyper drop the connection mid-body.
+struct Cut {
+    half: Option<Bytes>,
+    whole: u64,
+}
+
+impl Body for Cut {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(match self.half.take() {
+            Some(half) => Ok(Frame::data(half)),
+            None => Err(std::io::Error::other("injected truncation")),
+        }))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.whole)
     }
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+fn error(status: u16, code: &str, message: &str) -> Answer {
     let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amzn-errortype", code)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
+    whole(
+        Response::builder()
+            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-errortype", code)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default(),
+    )
 }
