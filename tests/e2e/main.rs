@@ -4,4 +4,5 @@ mod cache_moto;
 mod demo;
 mod edge;
 mod extension;
+mod platforms;
 mod reliability;
