@@ -42,9 +42,9 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${SIDEKEY_B
 fi
 
 # What is measured is what ships: the layer's binary and the edge zip.
-if [ ! -x target/lambda/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer.zip ] \
-   || [ -n "$(find extension cache Cargo.toml Cargo.lock -newer target/layer/sidekey-layer.zip -type f | head -n 1)" ]; then
-  layer/build.sh
+if [ ! -x target/lambda/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer-x86_64.zip ] \
+   || [ -n "$(find extension cache Cargo.toml Cargo.lock -newer target/layer/sidekey-layer-x86_64.zip -type f | head -n 1)" ]; then
+  layer/build.sh x86_64
 fi
 if [ ! -f target/edge/sidekey-edge.zip ] \
    || [ -n "$(find edge function cache -newer target/edge/sidekey-edge.zip -type f | head -n 1)" ]; then

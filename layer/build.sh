@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# Builds the sidekey Lambda layer: target/layer/sidekey-layer.zip with
-# extensions/sidekey (0755) at the zip root, which Lambda unpacks to
-# /opt/extensions/sidekey and starts as an external extension.
+# Builds the sidekey Lambda layer for one architecture:
+# target/layer/sidekey-layer-ARCH.zip with extensions/sidekey (0755) at the
+# zip root, which Lambda unpacks to /opt/extensions/sidekey and starts as an
+# external extension.
 #
-#   layer/build.sh                 build the binary and the zip
-#   layer/build.sh --into DIR      also copy extensions/sidekey under DIR
-#                                  (what `sam build` uses, via layer/Makefile)
+#   layer/build.sh [x86_64|arm64] [--into DIR]
+#       ARCH        x86_64 (default) or arm64
+#       --into DIR  also copy extensions/sidekey under DIR (what `sam build`
+#                   uses, via layer/Makefile)
 #
-# The binary is cross-linked by `cargo lambda` (zig) for x86_64-unknown-linux-gnu
-# against an old glibc, so it runs on provided.al2023 (glibc 2.34) whatever the
-# build host's glibc is. The build fails if any symbol needs a newer glibc.
+# Both binaries are linked by `cargo lambda` (zig) against glibc 2.26, the
+# target suffix `.2.26`: zig links against stubs of that glibc version, so
+# no symbol can bind to a newer version (std's `gettid` and `statx` stay weak
+# and unversioned, `pow` binds to pow@GLIBC_2.2.5/2.17 instead of the 2.29
+# rewrite). glibc 2.26 is Amazon Linux 2's, so the layer works on the AL2 and
+# the AL2023 runtimes. The build fails if any symbol needs a newer glibc.
+#
+# arm64 without a rustup target: Debian's rustc (`rustc-web`, with
+# `libstd-rust-web-dev:arm64`, installed by scripts/tools.sh) compiles, zig
+# links. Where the active toolchain already has the aarch64 std (a rustup
+# target), that one is used instead.
 set -euo pipefail
 
-GLIBC_CEILING="2.34" # Amazon Linux 2023, the provided.al2023 runtime
+GLIBC_CEILING="2.26" # Amazon Linux 2 (AL2023 has 2.34)
 
+arch="x86_64"
 into=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    x86_64 | arm64) arch="$1"; shift ;;
     --into) into="${2:?--into needs a directory}"; shift 2 ;;
-    *) echo "usage: $0 [--into DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [x86_64|arm64] [--into DIR]" >&2; exit 2 ;;
   esac
 done
 # Resolve --into before changing directory.
@@ -30,42 +42,52 @@ fi
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
 
-bin="target/lambda/extensions/sidekey"
+case "$arch" in
+  x86_64)
+    triple="x86_64-unknown-linux-gnu"
+    # The default lambda dir: the benchmarks run this binary.
+    lambda_dir="target/lambda"
+    ;;
+  arm64)
+    triple="aarch64-unknown-linux-gnu"
+    lambda_dir="target/lambda/arm64"
+    if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$triple/lib" ]; then
+      # Debian's compiler, which has the aarch64 std; rustup's stays first
+      # on PATH for everything else. --skip-target-check below keeps cargo
+      # lambda from trying `rustup target add` (a download).
+      [ -d "/usr/lib/rustlib/$triple/lib" ] && [ -x /usr/bin/cargo ] \
+        || { echo "error: no aarch64 Rust std: run scripts/tools.sh (installs rustc-web, libstd-rust-web-dev:arm64)" >&2; exit 1; }
+      export RUSTC=/usr/bin/rustc CARGO=/usr/bin/cargo
+    fi
+    ;;
+esac
+bin="$lambda_dir/extensions/sidekey"
 out="target/layer"
-zip_path="$out/sidekey-layer.zip"
+zip_name="sidekey-layer-$arch.zip"
+zip_path="$out/$zip_name"
 
-step "cargo lambda build --release --extension (x86_64, sidekey)"
+step "cargo lambda build --release --extension ($arch, $triple.$GLIBC_CEILING, rustc $("${RUSTC:-rustc}" --version | cut -d' ' -f2))"
 started=$(date +%s)
-cargo lambda build --release --extension --x86-64 --bin sidekey -p sidekey-extension
+cargo lambda build --release --extension --skip-target-check \
+  --target "$triple.$GLIBC_CEILING" --lambda-dir "$lambda_dir" \
+  --bin sidekey -p sidekey-extension
 build_secs=$(( $(date +%s) - started ))
 
 [ -x "$bin" ] || { echo "error: cargo lambda did not produce $bin" >&2; exit 1; }
 
-# Highest GLIBC_x.y symbol version the binary needs (dynamic symbol versions).
-glibc_floor() {
-  readelf --version-info --wide "$1" | grep -o 'GLIBC_[0-9][0-9.]*' \
-    | sed 's/^GLIBC_//' | sort -uV | tail -n 1
-}
-# version_le A B: true when A <= B.
-version_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]; }
-
 step "glibc floor"
-floor="$(glibc_floor "$bin")"
-[ -n "$floor" ] || { echo "error: no GLIBC symbol versions found in $bin" >&2; exit 1; }
-if ! version_le "$floor" "$GLIBC_CEILING"; then
-  echo "error: $bin needs GLIBC_$floor, above $GLIBC_CEILING (provided.al2023)" >&2
-  exit 1
-fi
+floor="$(layer/check.sh --glibc-floor "$bin")"
+echo "GLIBC_$floor"
 
 step "packaging $zip_path"
-stage="$out/stage"
+stage="$out/stage-$arch"
 rm -rf "$stage" "$zip_path"
 mkdir -p "$stage/extensions"
 install -m 0755 "$bin" "$stage/extensions/sidekey"
 # A fixed timestamp and no extra attributes (-X) keep the zip reproducible
 # for a given binary, so SAM/CloudFormation see no change when nothing changed.
 touch -d '2000-01-01T00:00:00Z' "$stage/extensions" "$stage/extensions/sidekey"
-(cd "$stage" && zip -q -X -9 -r "../sidekey-layer.zip" extensions)
+(cd "$stage" && zip -q -X -9 -r "../$zip_name" extensions)
 
 if [ -n "$into" ]; then
   mkdir -p "$into/extensions"
@@ -75,9 +97,9 @@ fi
 
 bin_bytes=$(stat -c %s "$bin")
 zip_bytes=$(stat -c %s "$zip_path")
-step "layer figures"
+step "layer figures ($arch)"
 mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
-printf 'binary size   %s bytes (%s MiB, stripped)\n' "$bin_bytes" "$(mib "$bin_bytes")"
+printf 'binary size   %s bytes (%s MiB, stripped) %s\n' "$bin_bytes" "$(mib "$bin_bytes")" "$bin"
 printf 'zip size      %s bytes (%s MiB) %s\n' "$zip_bytes" "$(mib "$zip_bytes")" "$zip_path"
 printf 'glibc floor   GLIBC_%s (ceiling %s)\n' "$floor" "$GLIBC_CEILING"
 printf 'build time    %s s\n' "$build_secs"

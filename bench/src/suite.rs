@@ -469,7 +469,7 @@ fn sizes(root: &Path) -> Sizes {
     let size = |p: &str| std::fs::metadata(root.join(p)).ok().map(|m| m.len());
     Sizes {
         binary: size("target/lambda/extensions/sidekey"),
-        layer_zip: size("target/layer/sidekey-layer.zip"),
+        layer_zip: size("target/layer/sidekey-layer-x86_64.zip"),
         edge_zip: size("target/edge/sidekey-edge.zip"),
     }
 }

@@ -5,5 +5,6 @@ mod cache_moto;
 mod demo;
 mod edge;
 mod extension;
+mod platforms;
 mod reliability;
 mod upstream_faults;

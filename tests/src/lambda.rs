@@ -6,7 +6,12 @@
 //! environment variables) so it can capture their output into log files,
 //! which the hygiene tests scan for secret values; it registers their pids
 //! with the simulator for freeze/thaw.
+//!
+//! `SIDEKEY_EXTENSION_RUNNER` (say `qemu-aarch64`) prefixes the extension's
+//! command line, so the same tests run an arm64 build from `SIDEKEY_BIN_DIR`
+//! under qemu-user (scripts/test.sh does).
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -38,6 +43,17 @@ pub fn bin(name: &str) -> PathBuf {
     panic!("binary {name} not found near {}: run scripts/test.sh, or `cargo build --workspace --bins` first", here.display());
 }
 
+/// The extension's command line: the words of `SIDEKEY_EXTENSION_RUNNER`,
+/// if set, then the `sidekey` binary ([`bin`]).
+pub fn extension_command() -> Vec<OsString> {
+    let runner = std::env::var("SIDEKEY_EXTENSION_RUNNER").unwrap_or_default();
+    runner
+        .split_whitespace()
+        .map(OsString::from)
+        .chain([bin("sidekey").into_os_string()])
+        .collect()
+}
+
 /// A child process whose stdout and stderr go to a log file.
 pub struct Process {
     child: Child,
@@ -47,31 +63,38 @@ pub struct Process {
 impl Process {
     /// Spawn `path` with exactly `env` (plus PATH), output to `log`.
     pub fn spawn(path: &Path, env: &[(String, String)], log: PathBuf) -> Process {
-        Self::spawn_limited(path, env, log, None)
+        Process::spawn_command(&[path.into()], None, env, log, None)
     }
 
-    /// [`Process::spawn`], with at most `nofile` open files if given (a
-    /// shell sets `ulimit -n`, then `exec`s the binary: the pid is the
-    /// binary's).
-    pub fn spawn_limited(
-        path: &Path,
+    /// Spawn `argv` (program, then arguments) in `dir` (else the current
+    /// directory) with exactly `env` (plus PATH), output to `log`, with at
+    /// most `nofile` open files if given (a shell sets `ulimit -n`, then
+    /// `exec`s the program: the pid is the program's).
+    pub fn spawn_command(
+        argv: &[OsString],
+        dir: Option<&Path>,
         env: &[(String, String)],
         log: PathBuf,
         nofile: Option<u64>,
     ) -> Process {
+        let (program, args) = argv.split_first().expect("a program to run");
         let out = File::create(&log).expect("create log");
         let err = out.try_clone().expect("clone log");
         let mut command = match nofile {
-            None => Command::new(path),
+            None => Command::new(program),
             Some(n) => {
                 let mut sh = Command::new("sh");
                 sh.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\""))
-                    .arg(path);
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(program);
                 sh
             }
         };
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         let child = command
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -79,7 +102,7 @@ impl Process {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", path.display()));
+            .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
         Process { child, log }
     }
 
@@ -140,6 +163,12 @@ pub struct Options {
     pub extension_env: Vec<(String, String)>,
     /// A function binary to run as the runtime, with its extra environment.
     pub runtime: Option<(PathBuf, Vec<(String, String)>)>,
+    /// Arguments of the runtime program (an interpreter's: the runtime
+    /// interface client and the handler).
+    pub runtime_args: Vec<String>,
+    /// The runtime's working directory (Lambda's is the task root); the
+    /// current one if `None`.
+    pub runtime_dir: Option<PathBuf>,
     /// Freeze the processes between invocations (SIGSTOP/SIGCONT).
     pub freeze: bool,
     /// Use the caller's real AWS credentials and endpoints instead of an
@@ -330,8 +359,9 @@ impl Lambda {
         }
         ext_env.extend(options.extension_env.iter().cloned());
         let spawned_at = Instant::now();
-        let mut extension = Process::spawn_limited(
-            &bin("sidekey"),
+        let mut extension = Process::spawn_command(
+            &extension_command(),
+            None,
             &ext_env,
             dir.join("sidekey.log"),
             options.nofile,
@@ -352,7 +382,16 @@ impl Lambda {
         let runtime = options.runtime.as_ref().map(|(path, extra)| {
             let mut rt_env = env.clone();
             rt_env.extend(extra.iter().cloned());
-            let p = Process::spawn(path, &rt_env, dir.join("runtime.log"));
+            let argv: Vec<OsString> = std::iter::once(path.into())
+                .chain(options.runtime_args.iter().map(OsString::from))
+                .collect();
+            let p = Process::spawn_command(
+                &argv,
+                options.runtime_dir.as_deref(),
+                &rt_env,
+                dir.join("runtime.log"),
+                None,
+            );
             if options.freeze {
                 sim.register_freeze_pid(p.pid());
             }
