@@ -1,12 +1,12 @@
 //! `bench/REPORT.md`: the figures, the ratios against the floor and the
-//! baselines, and the targets of DESIGN.md §7 with whether this run met them.
+//! baselines, and the targets of docs/architecture.md and the issues with whether this run met them.
 
 use std::fmt::Write;
 
 use crate::results::Results;
 use crate::suite::CONNS;
 
-/// One target of DESIGN.md §7 and what this run measured against it.
+/// One benchmark target and what this run measured against it.
 pub struct Target {
     /// What is aimed at.
     pub goal: &'static str,
@@ -104,7 +104,7 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         }
     }
 
-    let _ = writeln!(s, "## Targets (DESIGN.md §7)\n");
+    let _ = writeln!(s, "## Targets\n");
     let _ = writeln!(s, "| target | measured | |\n|---|---|---|");
     for t in targets(r) {
         let mark = match t.met {
