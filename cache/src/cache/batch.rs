@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant as Deadline;
 
-use super::flight::{unregister, Answer};
+use super::flight::PendingFlights;
 use super::{closed, Mode, Plan, SecretCache};
 use crate::clock::Clock;
 use crate::fetch::{BatchItem, PARAMETERS_BATCH, SECRETS_BATCH};
@@ -96,7 +96,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         }
         let began = Deadline::now();
         let deadline = began + inner.config.deadline(kind);
-        let mut pending = Pending {
+        let mut pending = PendingFlights {
             cache: self.clone(),
             flights: HashMap::new(),
         };
@@ -165,7 +165,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// ending by `deadline`, for the ids it left unanswered.
     fn land_batch(
         &self,
-        pending: &mut Pending<F, C>,
+        pending: &mut PendingFlights<F, C>,
         call: Call,
         chunk: &[String],
         items: Vec<BatchItem>,
@@ -194,26 +194,6 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         }
         for (tx, outcome) in answers {
             let _ = tx.send(Some(outcome));
-        }
-    }
-}
-
-/// Flights a batch registered and has not answered yet. Dropped early (the
-/// caller went away mid-call), it unregisters them: their other waiters
-/// get an error at once and the next reader reads afresh.
-struct Pending<F: Fetch, C: Clock> {
-    cache: SecretCache<F, C>,
-    flights: HashMap<Key, (u64, Answer)>,
-}
-
-impl<F: Fetch, C: Clock> Drop for Pending<F, C> {
-    fn drop(&mut self) {
-        if self.flights.is_empty() {
-            return;
-        }
-        let mut state = self.cache.inner.lock();
-        for (key, (id, _)) in &self.flights {
-            unregister(&mut state, key, *id);
         }
     }
 }

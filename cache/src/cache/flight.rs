@@ -8,6 +8,7 @@
 //! an upstream that accepts a connection and never answers costs a caller a
 //! bounded, configured time.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -153,6 +154,28 @@ impl<F: Fetch, C: Clock> Drop for FlightGuard<F, C> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             unregister(&mut self.cache.inner.lock(), &key, self.id);
+        }
+    }
+}
+
+/// The flights a batch read (a prefetch, a batch of secrets or
+/// parameters) registered and has not answered yet. Dropped early (the
+/// caller went away mid-call, the prefetch was cancelled), it unregisters
+/// them: their other waiters get an error at once instead of waiting, and
+/// the next reader reads afresh.
+pub(super) struct PendingFlights<F: Fetch, C: Clock> {
+    pub cache: SecretCache<F, C>,
+    pub flights: HashMap<Key, (u64, Answer)>,
+}
+
+impl<F: Fetch, C: Clock> Drop for PendingFlights<F, C> {
+    fn drop(&mut self) {
+        if self.flights.is_empty() {
+            return;
+        }
+        let mut state = self.cache.inner.lock();
+        for (key, (id, _)) in &self.flights {
+            unregister(&mut state, key, *id);
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant as Deadline;
 
-use super::flight::{deadline_passed, unregister, wait_until, Answer, Flight};
+use super::flight::{deadline_passed, wait_until, Flight, PendingFlights};
 use super::{closed, SecretCache};
 use crate::clock::Clock;
 use crate::{Cached, Error, ErrorKind, Fetch, Key, Kind};
@@ -44,9 +44,9 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         let inner = &self.inner;
         let mut report = PrefetchReport::default();
         let deadline = inner.config.deadline(Kind::Secret);
-        let mut batch = BatchFlights {
+        let mut batch = PendingFlights {
             cache: self.clone(),
-            pending: HashMap::new(),
+            flights: HashMap::new(),
         };
         let mut ours: Vec<&String> = Vec::new();
         let mut waits: Vec<(&String, Flight)> = Vec::new();
@@ -70,7 +70,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     Some(flight) => flight.clone(),
                     None => {
                         let (flight, tx) = self.register(&mut state, &key, latest);
-                        batch.pending.insert(key, (flight.id, tx));
+                        batch.flights.insert(key, (flight.id, tx));
                         ours.push(id);
                         flight
                     }
@@ -104,7 +104,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 for (id, result) in items {
                     let key = Key::secret(id);
                     // An id the call was not asked for, or answered twice.
-                    let Some((flight, tx)) = batch.pending.remove(&key) else {
+                    let Some((flight, tx)) = batch.flights.remove(&key) else {
                         continue;
                     };
                     let outcome = result.map(|record| Arc::new(Cached::from_record(record)));
@@ -115,7 +115,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 // deadline of its own.
                 for id in chunk {
                     let key = Key::secret(id);
-                    if let Some((flight, tx)) = batch.pending.remove(&key) {
+                    if let Some((flight, tx)) = batch.flights.remove(&key) {
                         let single = Deadline::now() + deadline;
                         self.spawn_fetch(&mut state, key, flight, tx, single);
                     }
@@ -138,26 +138,6 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             }
         }
         report
-    }
-}
-
-/// The flights a prefetch registered and has not answered yet. Dropped
-/// early (the prefetch cancelled), it unregisters them: their waiters get
-/// an error instead of waiting, and the next reader reads afresh.
-struct BatchFlights<F: Fetch, C: Clock> {
-    cache: SecretCache<F, C>,
-    pending: HashMap<Key, (u64, Answer)>,
-}
-
-impl<F: Fetch, C: Clock> Drop for BatchFlights<F, C> {
-    fn drop(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut state = self.cache.inner.lock();
-        for (key, (id, _)) in &self.pending {
-            unregister(&mut state, key, *id);
-        }
     }
 }
 
@@ -216,14 +196,14 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     ) -> Vec<Flight> {
         let deadline = self.inner.config.deadline(kind);
         let latest = Deadline::now() + deadline.saturating_mul(2);
-        let mut batch = BatchFlights {
+        let mut batch = PendingFlights {
             cache: self.clone(),
-            pending: HashMap::new(),
+            flights: HashMap::new(),
         };
         let mut flights = Vec::with_capacity(keys.len());
         for key in &keys {
             let (flight, tx) = self.register(state, key, latest);
-            batch.pending.insert(key.clone(), (flight.id, tx));
+            batch.flights.insert(key.clone(), (flight.id, tx));
             flights.push(flight);
         }
         let size = match kind {
@@ -269,14 +249,14 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                         let Some(key) = chunk.iter().find(|k| k.id() == id) else {
                             continue;
                         };
-                        let Some((flight, tx)) = batch.pending.remove(key) else {
+                        let Some((flight, tx)) = batch.flights.remove(key) else {
                             continue;
                         };
                         let outcome = result.map(|record| Arc::new(Cached::from_record(record)));
                         answers.push((tx, inner.land(&mut state, key, flight, outcome, now)));
                     }
                     for key in chunk {
-                        let Some((flight, tx)) = batch.pending.remove(key) else {
+                        let Some((flight, tx)) = batch.flights.remove(key) else {
                             continue;
                         };
                         let give_up = failed.as_ref().filter(|e| {
