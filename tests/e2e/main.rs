@@ -5,6 +5,7 @@ mod cache_moto;
 mod demo;
 mod edge;
 mod extension;
+mod fleet;
 mod platforms;
 mod reliability;
 mod upstream_faults;
