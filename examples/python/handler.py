@@ -8,7 +8,9 @@ Nothing here knows about sidekey: attach sidekey's layer instead of the
 official one and this code runs unchanged. The end-to-end suite runs it
 under awslambdaric (tests/e2e/platforms.rs).
 
-Environment: SECRET_ID (a secret name or ARN), PARAMETER_NAME (optional).
+Environment: SECRET_ID (a secret name or ARN), PARAMETER_NAME (optional),
+BATCH_SECRET_IDS (optional, comma-separated: read together in one request
+with sidekey's /secretsmanager/batch, BatchGetSecretValue's shape).
 The handler uses the values and never logs or returns them: it answers
 their length and SHA-256, which is what the tests check.
 """
@@ -40,6 +42,16 @@ def get_parameter(name):
     return _get(f"/systemsmanager/parameters/get?{query}")["Parameter"]["Value"]
 
 
+def get_secrets(secret_ids):
+    """Several secrets in one round trip: {name: SecretString}; ids that
+    could not be read are in the answer's Errors, with their error code."""
+    query = urllib.parse.urlencode({"secretIds": ",".join(secret_ids)})
+    answer = _get(f"/secretsmanager/batch?{query}")
+    for error in answer["Errors"]:
+        print(f"could not read {error['SecretId']}: {error['ErrorCode']}")
+    return {value["Name"]: value["SecretString"] for value in answer["SecretValues"]}
+
+
 def _summary(value):
     return {"length": len(value), "sha256": hashlib.sha256(value.encode()).hexdigest()}
 
@@ -53,4 +65,9 @@ def lambda_handler(event, context):
     if name:
         result["parameter"] = _summary(get_parameter(name))
         print(f"read parameter {name}")
+    batch = os.environ.get("BATCH_SECRET_IDS")
+    if batch:
+        values = get_secrets(batch.split(","))
+        result["batch"] = {name: _summary(value) for name, value in values.items()}
+        print(f"read {len(values)} secrets in one batch")
     return result

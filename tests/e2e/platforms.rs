@@ -92,6 +92,61 @@ async fn python_example_under_awslambdaric_reads_through_sidekey() {
     .await;
 }
 
+/// The Python example's batch read: three secrets (one of them missing) in
+/// one request, one `BatchGetSecretValue` upstream, the missing one
+/// reported in `Errors` and logged by the function by its error code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_example_reads_a_batch_through_sidekey() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    let batch = [
+        ("example/db-user", "example-user-5c1e"),
+        ("example/db-host", "example-host-93ab"),
+    ];
+    aws::create_secret(&sm, SECRET_ID, SECRET).await;
+    for (id, value) in batch {
+        aws::create_secret(&sm, id, value).await;
+    }
+    let python = std::env::var("SIDEKEY_PYTHON").unwrap_or_else(|_| "python3".into());
+    let lambda = Lambda::start(Options {
+        aws_endpoint: proxy.url(),
+        runtime: Some((
+            python.into(),
+            vars(&[
+                ("SECRET_ID", SECRET_ID),
+                (
+                    "BATCH_SECRET_IDS",
+                    "example/db-user,example/db-host,example/absent",
+                ),
+            ]),
+        )),
+        runtime_args: ["-m", "awslambdaric", "handler.lambda_handler"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        runtime_dir: Some(examples("python")),
+        ..Options::default()
+    })
+    .await;
+    let state = lambda.invoke(json!({})).await;
+    let response = state
+        .response
+        .unwrap_or_else(|| panic!("no response; logs:\n{}", lambda.logs()));
+    let expected: serde_json::Map<String, Value> = batch
+        .iter()
+        .map(|(id, value)| (id.to_string(), summary(value)))
+        .collect();
+    assert_eq!(response.payload["batch"], Value::Object(expected));
+    assert_eq!(proxy.calls("BatchGetSecretValue"), 1);
+    let logs = lambda.logs();
+    assert!(
+        logs.contains("could not read example/absent: ResourceNotFoundException"),
+        "{logs}"
+    );
+    hygiene::assert_clean(&logs, "the extension's and the function's logs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_example_under_aws_lambda_ric_reads_through_sidekey() {
     let ric = std::env::var("SIDEKEY_NODE_RIC")
