@@ -243,6 +243,17 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     Counters::inc(&inner.counters.stale);
                     let refresh = !in_backoff && !in_flight;
                     Verdict::Answer { value, refresh }
+                } else if now < slot.stale_until && in_flight {
+                    // Its refresh is already on its way (a reader before
+                    // this one waits for it, up to `stale_wait`): answer the
+                    // old value rather than queue behind it. Under a slow
+                    // or throttled upstream, every reader of a value that
+                    // keeps expiring would otherwise pay the wait.
+                    Counters::inc(&inner.counters.stale);
+                    Verdict::Answer {
+                        value,
+                        refresh: false,
+                    }
                 } else if now < slot.stale_until {
                     Verdict::Wait(Some((value, slot.stale_until)))
                 } else if let Some(f) = slot.failure.as_ref().filter(|_| in_backoff) {
