@@ -50,9 +50,10 @@ pub struct CacheConfig {
     pub secret_deadline: Duration,
     /// Overall deadline of one Parameter Store read; as `secret_deadline`.
     pub parameter_deadline: Duration,
-    /// How long a read of an expired value (still within `max_stale`) waits
-    /// for its refresh before it is answered with the old value, counted
-    /// from the refresh's start. Short: long enough for a healthy upstream
+    /// How long the read that starts the refresh of an expired value (still
+    /// within `max_stale`) waits for it before it is answered with the old
+    /// value; reads arriving while the refresh is on its way get the old
+    /// value at once. Short: long enough for a healthy upstream
     /// (tens of milliseconds) to answer fresh, short enough that a slow or
     /// hung one costs a reader a fraction of a 3 s function timeout, not the
     /// whole deadline.
