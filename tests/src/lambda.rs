@@ -251,6 +251,8 @@ pub struct Lambda {
     pub front: Option<Proxy>,
     /// When the extension process was spawned.
     pub spawned_at: Instant,
+    /// The simulator freezes the processes between invocations.
+    freeze: bool,
     _dir: LogDir,
 }
 
@@ -405,6 +407,7 @@ impl Lambda {
             token,
             front,
             spawned_at,
+            freeze: options.freeze,
             _dir: LogDir(dir),
         }
     }
@@ -420,12 +423,28 @@ impl Lambda {
     }
 
     /// Invoke the function with `payload` and wait for the outcome.
+    ///
+    /// With `freeze`, also wait for the environment to freeze after it, as
+    /// Lambda finishes one invocation before it sends the next. Without
+    /// this, an event enqueued at once can meet lambda-simulator 0.2.0's
+    /// freeze race: `freeze_at_epoch` checks the epoch, the enqueue thaws
+    /// (a no-op: not frozen yet), then SIGSTOP lands and the new
+    /// invocation never completes (seen in CI). The simulator freezes at
+    /// the latest after its extension-ready timeout (5 s here).
     pub async fn invoke(&self, payload: Value) -> InvocationState {
         let id = self.sim.enqueue_payload(payload).await;
-        self.sim
+        let state = self
+            .sim
             .wait_for_invocation_complete(&id, Duration::from_secs(20))
             .await
-            .expect("invocation completes")
+            .expect("invocation completes");
+        if self.freeze {
+            self.sim
+                .wait_for_frozen(Duration::from_secs(20))
+                .await
+                .expect("the environment freezes after the invocation");
+        }
+        state
     }
 
     /// Invoke with `payload` and wait, up to 30 s each, for the invocation
