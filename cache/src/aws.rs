@@ -1,24 +1,40 @@
 //! [`AwsFetcher`]: the production [`Fetch`] over the official AWS SDK.
 //!
-//! One HTTPS stack (hyper 1 + rustls with ring, shared by both clients) and
-//! the SDK's standard retry for a single read. SDK errors are classified by
+//! One HTTPS stack ([`crate::https`], HTTP/1.1 over rustls with ring,
+//! shared by both clients) and the SDK's standard retry for a single read.
+//! The configuration is what Lambda provides, read from the environment
+//! directly: the region, credentials from environment variables or the
+//! container endpoint (SnapStart), optional endpoint overrides. The SDK's
+//! general loader (profile files, IMDS, SSO, web identity through STS) is
+//! not linked: the extension never runs where those apply, and leaving
+//! them out keeps their code out of every sandbox's memory. SDK errors are classified by
 //! the one protocol table ([`crate::protocol`]), as the edge's SigV4
 //! fetcher's are.
 
 use std::time::Duration;
 
+use aws_config::ecs::EcsCredentialsProvider;
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::DateTime;
-use aws_smithy_http_client::tls;
+use aws_smithy_async::rt::sleep::TokioSleep;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use zeroize::Zeroizing;
 
 use crate::fetch::BatchItem;
+use crate::https::HttpsError;
 use crate::protocol::{secret_record, tree_too_large, unreadable_answer, SecretParts, TREE_FRAME};
 use crate::{
     Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, PathRequest, Record, SecretRequest,
     TreeLimits,
 };
+
+mod connector;
 
 /// Parameters per `GetParametersByPath` page (the service's maximum).
 const PAGE: i32 = 10;
@@ -57,41 +73,68 @@ pub struct AwsFetcher {
 }
 
 impl AwsFetcher {
-    /// Load region, credentials and endpoints the standard way (environment,
-    /// including `AWS_ENDPOINT_URL*`, then the rest of the default chain).
-    /// `max_idle` bounds the idle pooled connections per endpoint.
-    pub async fn from_env(timeouts: Timeouts, max_idle: usize) -> Self {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(Self::http_client(max_idle));
-        Self::from_loader(loader, timeouts).await
+    /// Set up both clients from the environment Lambda provides: the region
+    /// from `AWS_REGION` (or `AWS_DEFAULT_REGION`), credentials from
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` or
+    /// else the container endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`,
+    /// as under SnapStart), and the endpoint from
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL_SSM` or
+    /// `AWS_ENDPOINT_URL` when set. `max_idle` bounds the idle pooled
+    /// connections per endpoint.
+    pub fn from_env(timeouts: Timeouts, max_idle: usize) -> Result<Self, SetupError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let region = env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .ok_or(SetupError::NoRegion)?;
+        let connect = deadline(timeouts.secrets_manager).min(deadline(timeouts.ssm)) / 2;
+        let http = connector::Http1::shared(connect, max_idle)?;
+        let shared = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(lambda_credentials(&http))
+            .http_client(http)
+            .sleep_impl(TokioSleep::new())
+            .build();
+        let general = env("AWS_ENDPOINT_URL");
+        Ok(Self::clients(
+            &shared,
+            timeouts,
+            env("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| general.clone()),
+            env("AWS_ENDPOINT_URL_SSM").or(general),
+        ))
     }
 
-    /// Load `loader` and build both clients from it. The loader should carry
-    /// [`AwsFetcher::http_client`]; tests pass one with an endpoint and
-    /// static credentials.
-    pub async fn from_loader(loader: aws_config::ConfigLoader, timeouts: Timeouts) -> Self {
-        let shared = loader.load().await;
-        Self::from_sdk_config(&shared, timeouts)
+    /// The SDK's HTTP client as the extension uses it (HTTP/1.1 over
+    /// rustls), for callers that build their own [`SdkConfig`].
+    pub fn http_client(
+        connect_timeout: Duration,
+        max_idle: usize,
+    ) -> Result<SharedHttpClient, HttpsError> {
+        connector::Http1::shared(connect_timeout, max_idle)
     }
 
-    /// The one HTTPS client (hyper 1, rustls with ring) both services share.
-    /// The SDK crates are built without their default client, which would
-    /// bring a second crypto library (aws-lc) into the binary.
-    pub fn http_client(max_idle: usize) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-        aws_smithy_http_client::Builder::new()
-            .pool_max_idle_per_host(max_idle)
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https()
+    /// Build both clients from an already loaded SDK configuration (tests
+    /// aim it at an emulator with static credentials).
+    pub fn from_sdk_config(shared: &SdkConfig, timeouts: Timeouts) -> Self {
+        Self::clients(shared, timeouts, None, None)
     }
 
-    /// Build both clients from an already loaded SDK configuration.
-    pub fn from_sdk_config(shared: &aws_config::SdkConfig, timeouts: Timeouts) -> Self {
-        let sm = aws_sdk_secretsmanager::config::Builder::from(shared)
+    fn clients(
+        shared: &SdkConfig,
+        timeouts: Timeouts,
+        secrets_manager_endpoint: Option<String>,
+        ssm_endpoint: Option<String>,
+    ) -> Self {
+        let mut sm = aws_sdk_secretsmanager::config::Builder::from(shared)
             .timeout_config(timeout_config(timeouts.secrets_manager));
-        let ssm =
+        if secrets_manager_endpoint.is_some() {
+            sm.set_endpoint_url(secrets_manager_endpoint);
+        }
+        let mut ssm =
             aws_sdk_ssm::config::Builder::from(shared).timeout_config(timeout_config(timeouts.ssm));
+        if ssm_endpoint.is_some() {
+            ssm.set_endpoint_url(ssm_endpoint);
+        }
         Self {
             secrets: aws_sdk_secretsmanager::Client::from_conf(sm.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
@@ -309,12 +352,51 @@ fn epoch(d: &DateTime) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-fn timeout_config(deadline: Duration) -> aws_config::timeout::TimeoutConfig {
-    let deadline = if deadline.is_zero() {
+/// Why the AWS clients could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// Neither `AWS_REGION` nor `AWS_DEFAULT_REGION` is set.
+    #[error("no AWS region: set AWS_REGION (Lambda sets it in every function)")]
+    NoRegion,
+    /// The HTTPS stack could not be built.
+    #[error(transparent)]
+    Https(#[from] HttpsError),
+}
+
+/// Credentials the way Lambda provides them: the function's role in
+/// environment variables, or else the container endpoint that Lambda
+/// SnapStart functions use after a restore. Cached and refreshed ahead of
+/// expiry by the SDK's identity cache.
+fn lambda_credentials(http: &SharedHttpClient) -> SharedCredentialsProvider {
+    let container = ProviderConfig::empty()
+        .with_http_client(http.clone())
+        .with_sleep_impl(TokioSleep::new());
+    SharedCredentialsProvider::new(
+        CredentialsProviderChain::first_try(
+            "Environment",
+            EnvironmentVariableCredentialsProvider::new(),
+        )
+        .or_else(
+            "Container",
+            EcsCredentialsProvider::builder()
+                .configure(&container)
+                .build(),
+        ),
+    )
+}
+
+/// A zero deadline means the default, never "wait forever".
+fn deadline(d: Duration) -> Duration {
+    if d.is_zero() {
         crate::DEFAULT_DEADLINE
     } else {
-        deadline
-    };
+        d
+    }
+}
+
+fn timeout_config(deadline: Duration) -> aws_config::timeout::TimeoutConfig {
+    let deadline = self::deadline(deadline);
     aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(deadline)
         .operation_attempt_timeout(deadline / 2)

@@ -51,6 +51,8 @@ and the Lambda lifecycle around it, and the edge function embeds it as is.
 * [`clock`]: injected time, so TTL logic is tested without sleeping, and the
   SnapStart [`RestoreDetector`].
 * `aws` (feature `aws-sdk`): [`AwsFetcher`] over the official AWS SDK.
+* [`https`] (feature `https`): the one HTTPS client stack, HTTP/1.1 over
+  rustls, for the SDK and the edge module.
 */
 #![warn(missing_docs)]
 
@@ -61,6 +63,8 @@ pub mod clock;
 mod config;
 mod error;
 pub mod fetch;
+#[cfg(feature = "https")]
+pub mod https;
 pub mod key;
 mod metrics;
 pub mod protocol;
@@ -71,7 +75,7 @@ mod source;
 mod testutil;
 
 #[cfg(feature = "aws-sdk")]
-pub use aws::{AwsFetcher, Timeouts};
+pub use aws::{AwsFetcher, SetupError, Timeouts};
 pub use cache::{PrefetchReport, RefreshReport, SecretCache};
 pub use clock::{Clock, RestoreDetector, SystemClock, WallClock};
 pub use config::{CacheConfig, TreeLimits, DEFAULT_DEADLINE};

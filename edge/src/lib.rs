@@ -15,7 +15,7 @@
 //! * [`config`]: the bundled `config.json`, checked once ([`EdgeConfig`]).
 //! * [`sigv4`]: [`SigV4Fetcher`], the lean Secrets Manager fetcher, with
 //!   replica-then-primary reads.
-//! * [`client`]: the one hyper-util + rustls client and [`HttpApi`].
+//! * [`client`]: the API call ([`HttpApi`]) over sidekey's one HTTPS stack.
 //!
 //! [`build`] wires them the way the deployed function runs.
 #![warn(missing_docs)]

@@ -57,6 +57,9 @@ pub enum Error {
     /// The Extensions API refused or failed.
     #[error("Lambda Extensions API: {0}")]
     Lambda(lambda_extension::Error),
+    /// The AWS clients could not be set up from the environment.
+    #[error("AWS clients: {0}")]
+    Aws(#[from] sidekey_cache::SetupError),
 }
 
 /// Run the extension to SHUTDOWN.
@@ -84,8 +87,7 @@ impl Serving<AwsFetcher> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let fetcher = AwsFetcher::from_env(config.timeouts(), config.max_connections)
-            .await
+        let fetcher = AwsFetcher::from_env(config.timeouts(), config.max_connections)?
             .with_tree_limits(config.trees);
         let cache = SecretCache::new(fetcher, config.cache.clone());
         log_caching(&cache);

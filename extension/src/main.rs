@@ -39,8 +39,12 @@ fn main() -> ExitCode {
                 Ok(()) => return ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "stopped");
-                    matches!(e, lifecycle::Error::Bind { .. })
-                        .then(|| ("Extension.BindError", e.to_string()))
+                    let error_type = match e {
+                        lifecycle::Error::Bind { .. } => Some("Extension.BindError"),
+                        lifecycle::Error::Aws(_) => Some("Extension.ConfigError"),
+                        lifecycle::Error::Lambda(_) => None,
+                    };
+                    error_type.map(|t| (t, e.to_string()))
                 }
             },
         };

@@ -14,7 +14,10 @@ pub fn loader(endpoint: &str) -> ConfigLoader {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(endpoint)
-        .http_client(AwsFetcher::http_client(3))
+        .http_client(
+            AwsFetcher::http_client(std::time::Duration::from_secs(1), 3)
+                .expect("the HTTPS client"),
+        )
 }
 
 /// A loaded SDK configuration for `endpoint`.
@@ -24,7 +27,7 @@ pub async fn config(endpoint: &str) -> SdkConfig {
 
 /// The production fetcher, aimed at `endpoint`.
 pub async fn fetcher(endpoint: &str) -> AwsFetcher {
-    AwsFetcher::from_loader(loader(endpoint), Timeouts::default()).await
+    AwsFetcher::from_sdk_config(&config(endpoint).await, Timeouts::default())
 }
 
 /// A Secrets Manager client for seeding.
