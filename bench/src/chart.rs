@@ -33,7 +33,7 @@ pub fn load_font() -> Result<(), String> {
         .map_err(|_| format!("{path}: not a usable font"))
 }
 
-const PERCENTILES: [&str; 4] = ["p50", "p90", "p99", "p99.9"];
+const PERCENTILES: [&str; 3] = ["p50", "p90", "p99"];
 
 /// Draw the chart into `path`.
 pub fn draw(r: &Results, path: &Path) -> Result<(), Box<dyn Error>> {
@@ -49,7 +49,7 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), Box<dyn Error>> {
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 fn latency(r: &Results, area: &Area) -> Result<(), Box<dyn Error>> {
-    let values = |p: &crate::results::LoadPoint| [p.p50_us, p.p90_us, p.p99_us, p.p999_us];
+    let values = |p: &crate::results::LoadPoint| [p.p50_us, p.p90_us, p.p99_us];
     let all: Vec<f64> = r
         .load
         .iter()
@@ -66,13 +66,13 @@ fn latency(r: &Results, area: &Area) -> Result<(), Box<dyn Error>> {
         .margin(15)
         .x_label_area_size(35)
         .y_label_area_size(60)
-        .build_cartesian_2d(-0.2f64..3.2f64, (lo..hi).log_scale())?;
+        .build_cartesian_2d(-0.2f64..2.2f64, (lo..hi).log_scale())?;
     chart
         .configure_mesh()
         .x_labels(4)
         .x_label_formatter(&|x| {
             let i = x.round();
-            match (i - x).abs() < 0.01 && (0.0..4.0).contains(&i) {
+            match (i - x).abs() < 0.01 && (0.0..3.0).contains(&i) {
                 true => PERCENTILES[i as usize].to_owned(),
                 false => String::new(),
             }

@@ -21,6 +21,7 @@ mod machine;
 mod report;
 mod results;
 mod suite;
+mod wrk;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,6 +57,29 @@ fn main() -> ExitCode {
         let seed = flag("--seed").and_then(|s| s.parse().ok()).unwrap_or(13);
         let threads = flag("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
         return run_fleet(&out, seed, threads, args.iter().any(|a| a == "--as-before"));
+    }
+    if args.first().map(String::as_str) == Some("serve") {
+        // sidekey under the simulator with the hot secret cached, for
+        // driving and profiling by hand (wrk, perf): prints the port, the
+        // token and the pid, and serves until stdin closes.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(suite::serve());
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("memory") {
+        // Start-up and RSS only, with where the resident pages are: the
+        // quick loop for trying one memory lever at a time.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(suite::memory());
+        return ExitCode::SUCCESS;
     }
     let settings = match args.iter().any(|a| a == "--quick") {
         true => suite::Settings::quick(),

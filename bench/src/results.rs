@@ -37,6 +37,8 @@ pub struct Results {
 /// One load run.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadPoint {
+    /// The load client: `wrk` or `hyper` (the harness's own).
+    pub client: &'static str,
     /// `floor` or `sidekey`.
     pub server: &'static str,
     /// Concurrent keep-alive connections.
@@ -53,8 +55,25 @@ pub struct LoadPoint {
     pub p90_us: f64,
     /// 99th percentile.
     pub p99_us: f64,
-    /// 99.9th percentile.
-    pub p999_us: f64,
+    /// 99.9th percentile (the hyper client's runs only; wrk does not
+    /// print it).
+    pub p999_us: Option<f64>,
+    /// The server's CPU time per request, in microseconds.
+    pub server_cpu_us: f64,
+    /// The client's CPU time per request, in microseconds.
+    pub client_cpu_us: f64,
+}
+
+impl LoadPoint {
+    /// Which side spent more CPU per request: the one that saturates first
+    /// when both share the machine.
+    pub fn heavier(&self) -> &'static str {
+        if self.client_cpu_us > self.server_cpu_us {
+            "client"
+        } else {
+            "server"
+        }
+    }
 }
 
 /// The extension's counters across the load runs.
@@ -165,11 +184,18 @@ pub struct Sizes {
 }
 
 impl Results {
-    /// The load point of `server` at `conns` connections.
+    /// The load point of `server` at `conns` connections, measured with
+    /// the lighter client (wrk) where this run has it.
     pub fn point(&self, server: &str, conns: usize) -> Option<&LoadPoint> {
+        self.point_by("wrk", server, conns)
+            .or_else(|| self.point_by("hyper", server, conns))
+    }
+
+    /// The load point of `server` at `conns` connections under `client`.
+    pub fn point_by(&self, client: &str, server: &str, conns: usize) -> Option<&LoadPoint> {
         self.load
             .iter()
-            .find(|p| p.server == server && p.conns == conns)
+            .find(|p| p.client == client && p.server == server && p.conns == conns)
     }
 
     /// sidekey's throughput as a share of the floor's at `conns`.

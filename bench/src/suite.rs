@@ -102,11 +102,25 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         token: None,
     };
     let before = metrics(&hot).await;
+    let servers = [
+        ("floor", &floor_target, floor.child.id()),
+        ("sidekey", &hot, ext_pid),
+    ];
+    let with_wrk = crate::wrk::available();
+    if !with_wrk {
+        skipped.push("wrk (Debian's package wrk): not installed; run bench/run.sh".to_owned());
+    }
     let mut points = Vec::new();
     for conns in CONNS {
-        for (server, target) in [("floor", &floor_target), ("sidekey", &hot)] {
+        // Floor and sidekey back to back under each client, so both meet
+        // the same machine weather.
+        for (server, target, pid) in servers {
+            let cpu = crate::wrk::process_cpu(pid);
+            let own = crate::wrk::process_cpu(std::process::id());
             let r = load::run(target, conns, settings.warmup, settings.measure).await;
-            let point = LoadPoint {
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / r.requests.max(1) as f64;
+            points.push(LoadPoint {
+                client: "hyper",
                 server,
                 conns,
                 requests: r.requests,
@@ -115,13 +129,48 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
                 p50_us: r.quantile_us(0.50),
                 p90_us: r.quantile_us(0.90),
                 p99_us: r.quantile_us(0.99),
-                p999_us: r.quantile_us(0.999),
-            };
+                p999_us: Some(r.quantile_us(0.999)),
+                server_cpu_us: per(crate::wrk::process_cpu(pid) - cpu),
+                client_cpu_us: per(crate::wrk::process_cpu(std::process::id()) - own),
+            });
+        }
+        if with_wrk {
+            for (server, target, pid) in servers {
+                let cpu = crate::wrk::process_cpu(pid);
+                let target = target.clone();
+                let measure = settings.measure;
+                let run =
+                    tokio::task::spawn_blocking(move || crate::wrk::run(&target, conns, measure))
+                        .await
+                        .expect("wrk runner");
+                let Some(r) = run else {
+                    skipped.push(format!(
+                        "wrk against {server} at {conns} connections: no figures"
+                    ));
+                    continue;
+                };
+                let server_cpu = crate::wrk::process_cpu(pid) - cpu;
+                points.push(LoadPoint {
+                    client: "wrk",
+                    server,
+                    conns,
+                    requests: r.requests,
+                    failures: r.failures,
+                    rps: r.rps,
+                    p50_us: r.p50_us,
+                    p90_us: r.p90_us,
+                    p99_us: r.p99_us,
+                    p999_us: None,
+                    server_cpu_us: server_cpu.as_secs_f64() * 1e6 / r.requests.max(1) as f64,
+                    client_cpu_us: r.client_cpu_us,
+                });
+            }
+        }
+        for p in points.iter().filter(|p| p.conns == conns) {
             eprintln!(
-                "  {server:>7} {conns:>2} conns: {:>8.0} req/s  p50 {:>6.1} µs  p99 {:>6.1} µs  ({} failures)",
-                point.rps, point.p50_us, point.p99_us, point.failures
+                "  {:>5} -> {:>7} {conns:>2} conns: {:>8.0} req/s  p50 {:>6.1} µs  p99 {:>6.1} µs  cpu/req client {:>5.2} µs server {:>5.2} µs  ({} failures)",
+                p.client, p.server, p.rps, p.p50_us, p.p99_us, p.client_cpu_us, p.server_cpu_us, p.failures
             );
-            points.push(point);
         }
     }
     drop(floor);
@@ -413,6 +462,82 @@ async fn cold_reads(moto: &Moto, sm: &aws_sdk_secretsmanager::Client) -> Cold {
         cache_upstream_calls: metrics(&target).await["upstream_calls"]
             .as_u64()
             .unwrap_or(0),
+    }
+}
+
+/// sidekey with the hot secret cached, until stdin closes
+/// (`sidekey-bench serve`).
+pub async fn serve() {
+    let moto = Moto::start();
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, HOT, HOT_VALUE).await;
+    let lambda = Lambda::start(Options {
+        aws_endpoint: moto.url(),
+        extension_env: vars(&[QUIET]),
+        ..Options::default()
+    })
+    .await;
+    let hot = Target {
+        addr: SocketAddr::from(([127, 0, 0, 1], lambda.port)),
+        path: format!("/secretsmanager/get?secretId={HOT}"),
+        token: Some(lambda.token.clone()),
+    };
+    let body = load::get_once(&hot).await.expect("first read").1;
+    println!(
+        "port {} token {} pid {} path {} body {} B",
+        lambda.port,
+        lambda.token,
+        lambda.extension.pid(),
+        hot.path,
+        body.len()
+    );
+    let _ =
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await;
+}
+
+/// Start-up and the RSS figures alone, each followed by where the
+/// resident pages are (`sidekey-bench memory`).
+pub async fn memory() {
+    let moto = Moto::start();
+    let sm = aws::secrets(&moto.url()).await;
+    let prefetch: Vec<String> = (0..PREFETCH)
+        .map(|i| format!("bench/prefetch/{i}"))
+        .collect();
+    for id in &prefetch {
+        aws::create_secret(&sm, id, &format!("{{\"key\":\"value-{id}\"}}")).await;
+    }
+    let proxy = Proxy::start(moto.addr()).await;
+    let (lambda, _) = start_up(&proxy, &prefetch).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = resident(lambda.extension.pid());
+    eprintln!("  idle after start-up and prefetch: {idle:?}");
+    print_mappings(lambda.extension.pid());
+    drop(lambda);
+    let (_, with) = thousand_secrets(&moto, &sm).await;
+    eprintln!("  with 1,000: {with:?}");
+}
+
+/// The largest resident mappings of `pid`, from /proc/PID/smaps.
+fn print_mappings(pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut rows: Vec<(u64, String)> = Vec::new();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range perms offset dev inode [path].
+            let perms = fields.next().unwrap_or_default();
+            name = format!("{perms} {}", fields.nth(3).unwrap_or("[anon]"));
+        } else if first == "Rss:" {
+            let kib = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            rows.push((kib, name.clone()));
+        }
+    }
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+    for (kib, name) in rows.iter().take(12) {
+        eprintln!("    {kib:>6} KiB  {name}");
     }
 }
 
