@@ -3,7 +3,7 @@
 # runs the suite against moto on loopback and writes bench/REPORT.md,
 # bench/chart.png and bench/results.json.
 #
-#   bench/run.sh           full run (about 2 minutes after the builds)
+#   bench/run.sh           full run (about 3 minutes after the builds)
 #   bench/run.sh --quick   short run: checks the harness, rough figures
 #   bench/run.sh --fleet   the fleet simulation only (issue 13; virtual time, no moto,
 #                          about a minute on 2 cores): merges its section and
@@ -32,6 +32,14 @@ if [ ! -x "$BENCH_TOOLS/bin/python" ] || ! "$BENCH_TOOLS/bin/python" -c 'import 
   "$BENCH_TOOLS/bin/pip" install --quiet --disable-pip-version-check 'aws-lambda-powertools>=3' 'boto3>=1.34'
 fi
 export SIDEKEY_BENCH_PYTHON="$BENCH_TOOLS/bin/python"
+
+# wrk: the load client lighter per request than the servers it measures.
+if ! command -v wrk >/dev/null; then
+  step "installing wrk (Debian's package)"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq wrk >/dev/null \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null; }
+fi
 
 # The chart's labels need a TrueType font (plotters renders with ab_glyph).
 if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${SIDEKEY_BENCH_FONT:-}" ]; then

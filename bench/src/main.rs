@@ -62,23 +62,13 @@ fn main() -> ExitCode {
         // sidekey under the simulator with the hot secret cached, for
         // driving and profiling by hand (wrk, perf): prints the port, the
         // token and the pid, and serves until stdin closes.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(suite::serve());
+        runtime().block_on(suite::serve());
         return ExitCode::SUCCESS;
     }
     if args.first().map(String::as_str) == Some("memory") {
         // Start-up and RSS only, with where the resident pages are: the
         // quick loop for trying one memory lever at a time.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(suite::memory());
+        runtime().block_on(suite::memory());
         return ExitCode::SUCCESS;
     }
     let settings = match args.iter().any(|a| a == "--quick") {
@@ -87,12 +77,7 @@ fn main() -> ExitCode {
     };
     let python = std::env::var_os("SIDEKEY_BENCH_PYTHON").map(PathBuf::from);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let results = runtime.block_on(suite::run(settings, &root, python));
+    let results = runtime().block_on(suite::run(settings, &root, python));
 
     let chart_file = "chart.png";
     let chart = chart::load_font()
@@ -136,6 +121,15 @@ fn main() -> ExitCode {
     println!("{markdown}");
     println!("wrote {}", out.join("REPORT.md").display());
     ExitCode::SUCCESS
+}
+
+/// The harness's runtime: two workers, as sidekey and the floor have.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// The fleet simulation alone: run it, draw `fleet.png`, and merge its
