@@ -8,14 +8,18 @@
 
 use std::fmt;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
 /// The token header of the official extension.
-pub(crate) const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";
+/// Looked up by a ready-made [`HeaderName`]: a `&str` key is parsed and
+/// lower-cased again on every request (`HdrName::from_bytes`, visible in
+/// the hot path's profile).
+pub(crate) const TOKEN_HEADER: HeaderName =
+    HeaderName::from_static("x-aws-parameters-secrets-token");
 
 /// The caller token. Wiped on drop, never printed.
 #[derive(Clone)]
@@ -41,7 +45,7 @@ impl fmt::Debug for Token {
 
 /// Check the request's token: exactly one header, equal to `token`.
 pub(crate) fn check(headers: &HeaderMap, token: &Token) -> Result<(), ApiError> {
-    let mut values = headers.get_all(TOKEN_HEADER).iter();
+    let mut values = headers.get_all(&TOKEN_HEADER).iter();
     let Some(given) = values.next() else {
         return Err(ApiError::MissingToken);
     };

@@ -129,7 +129,7 @@ fn token_value() -> impl Strategy<Value = Option<Vec<u8>>> {
 fn extra_headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
     let name = prop_oneof![
         Just("x-forwarded-for".to_owned()),
-        Just(TOKEN_HEADER.to_owned()),
+        Just(TOKEN_HEADER.as_str().to_owned()),
         "[a-z-]{1,12}",
     ];
     prop::collection::vec((name, prop::collection::vec(any::<u8>(), 0..32)), 0..3)

@@ -6,7 +6,7 @@
 //! endpoint's own parser: [`secret`], [`batch`], [`parameter`], [`path`];
 //! [`query`] decodes.
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderName, Method, Uri};
 use sidekey_cache::Key;
 
 use crate::auth::{self, Token};
@@ -81,6 +81,9 @@ impl<'a> Endpoint<'a> {
     }
 }
 
+/// A relayed request's mark: the extension answers only local callers.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Route a request, checking relay header, method, path and token.
 pub(crate) fn route(
     method: &Method,
@@ -88,7 +91,7 @@ pub(crate) fn route(
     headers: &HeaderMap,
     token: &Token,
 ) -> Result<Route, ApiError> {
-    if headers.contains_key("x-forwarded-for") {
+    if headers.contains_key(&X_FORWARDED_FOR) {
         return Err(ApiError::Forwarded);
     }
     if method != Method::GET {
