@@ -424,13 +424,13 @@ impl Lambda {
 
     /// Invoke the function with `payload` and wait for the outcome.
     ///
-    /// With `freeze`, also wait for the environment to freeze after it, as
-    /// Lambda finishes one invocation before it sends the next. Without
-    /// this, an event enqueued at once can meet lambda-simulator 0.2.0's
-    /// freeze race: `freeze_at_epoch` checks the epoch, the enqueue thaws
-    /// (a no-op: not frozen yet), then SIGSTOP lands and the new
-    /// invocation never completes (seen in CI). The simulator freezes at
-    /// the latest after its extension-ready timeout (5 s here).
+    /// With `freeze`, also wait for the environment to be frozen after it
+    /// (the processes stopped), as Lambda finishes one invocation before it
+    /// sends the next. Without this, an event enqueued at once can meet
+    /// lambda-simulator 0.2.0's freeze races: its thaw can come before the
+    /// freeze's SIGSTOP, which then leaves the new invocation stopped for
+    /// good (seen in CI). The simulator freezes at the latest after its
+    /// extension-ready timeout (5 s here).
     pub async fn invoke(&self, payload: Value) -> InvocationState {
         let id = self.sim.enqueue_payload(payload).await;
         let state = self
@@ -443,6 +443,18 @@ impl Lambda {
                 .wait_for_frozen(Duration::from_secs(20))
                 .await
                 .expect("the environment freezes after the invocation");
+            // The simulator says "frozen" before it sends SIGSTOP: a thaw
+            // in between sends SIGCONT first and the late SIGSTOP leaves
+            // the processes stopped for good (seen under a loaded CI
+            // machine). Wait until the kernel shows them stopped.
+            let pids: Vec<u32> = std::iter::once(self.extension.pid())
+                .chain(self.runtime.as_ref().map(Process::pid))
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !pids.iter().all(|&pid| process_state(pid) == Some('T')) {
+                assert!(Instant::now() < deadline, "the environment never stopped");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         state
     }
@@ -543,4 +555,11 @@ impl Drop for LogDir {
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A process's state letter from /proc/PID/stat (`T` when stopped).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
 }
