@@ -129,8 +129,8 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         "Written by `bench/run.sh` (do not edit by hand). Machine: {} core(s) of {}, {} MiB, Linux {}. \
          Upstream is moto's server on loopback; sidekey is the binary the layer ships \
          (`target/lambda/extensions/sidekey`), run under the Lambda simulator. \
-         {:.0} s measured per load point; the served body is {} bytes (a GetSecretValue answer for an API key).\n",
-        m.cores, m.cpu, m.memory_mib, m.kernel, r.measure_secs, r.body_bytes
+         {} round(s) of {:.0} s measured per load point (the median round is shown); the served body is {} bytes (a GetSecretValue answer for an API key).\n",
+        m.cores, m.cpu, m.memory_mib, m.kernel, r.rounds, r.measure_secs, r.body_bytes
     );
     match chart {
         Ok(file) => {

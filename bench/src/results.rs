@@ -12,8 +12,10 @@ pub struct Results {
     pub machine: Machine,
     /// Seconds since the Unix epoch when the run started.
     pub started_unix: u64,
-    /// Measured seconds per load point.
+    /// Measured seconds per load point and round.
     pub measure_secs: f64,
+    /// Rounds per load point (the report shows the median round).
+    pub rounds: usize,
     /// Bytes of the JSON body both servers answer in the load runs.
     pub body_bytes: usize,
     /// Load runs, floor and sidekey, per connection count.
@@ -65,6 +67,26 @@ pub struct LoadPoint {
 }
 
 impl LoadPoint {
+    /// The median of several rounds of one client, server and connection
+    /// count: the round with the median throughput, its latencies, and the
+    /// CPU per request and failures over all rounds.
+    pub fn median(rounds: &[&LoadPoint]) -> Option<LoadPoint> {
+        let mut by_rps: Vec<&LoadPoint> = rounds.to_vec();
+        by_rps.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let mid: LoadPoint = (*by_rps.get(by_rps.len() / 2)?).clone();
+        let requests: u64 = rounds.iter().map(|r| r.requests).sum();
+        let weighted = |f: fn(&LoadPoint) -> f64| {
+            rounds.iter().map(|r| f(r) * r.requests as f64).sum::<f64>() / requests.max(1) as f64
+        };
+        Some(LoadPoint {
+            requests,
+            failures: rounds.iter().map(|r| r.failures).sum(),
+            server_cpu_us: weighted(|r| r.server_cpu_us),
+            client_cpu_us: weighted(|r| r.client_cpu_us),
+            ..mid
+        })
+    }
+
     /// Which side spent more CPU per request: the one that saturates first
     /// when both share the machine.
     pub fn heavier(&self) -> &'static str {

@@ -28,8 +28,12 @@ use crate::results::{Cold, HotPath, LoadPoint, ReadCost, Resident, Results, Rss,
 pub struct Settings {
     /// Unmeasured seconds before each load point.
     pub warmup: Duration,
-    /// Measured seconds per load point.
+    /// Measured seconds per load point and round.
     pub measure: Duration,
+    /// Rounds per load point, floor and sidekey back to back in each: the
+    /// report takes the median round, so one slow stretch of a shared
+    /// machine does not decide a ratio.
+    pub rounds: usize,
     /// Sequential reads per function-side path (the service-each-time paths
     /// make a tenth of these).
     pub reads: usize,
@@ -40,7 +44,8 @@ impl Settings {
     pub fn full() -> Settings {
         Settings {
             warmup: Duration::from_secs(1),
-            measure: Duration::from_secs(5),
+            measure: Duration::from_secs(3),
+            rounds: 3,
             reads: 20_000,
         }
     }
@@ -50,6 +55,7 @@ impl Settings {
         Settings {
             warmup: Duration::from_millis(200),
             measure: Duration::from_millis(800),
+            rounds: 1,
             reads: 1_000,
         }
     }
@@ -112,29 +118,33 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
     }
     let mut points = Vec::new();
     for conns in CONNS {
-        // Floor and sidekey back to back under each client, so both meet
-        // the same machine weather.
-        for (server, target, pid) in servers {
-            let cpu = crate::wrk::process_cpu(pid);
-            let own = crate::wrk::process_cpu(std::process::id());
-            let r = load::run(target, conns, settings.warmup, settings.measure).await;
-            let per = |d: Duration| d.as_secs_f64() * 1e6 / r.requests.max(1) as f64;
-            points.push(LoadPoint {
-                client: "hyper",
-                server,
-                conns,
-                requests: r.requests,
-                failures: r.failures,
-                rps: r.rps(),
-                p50_us: r.quantile_us(0.50),
-                p90_us: r.quantile_us(0.90),
-                p99_us: r.quantile_us(0.99),
-                p999_us: Some(r.quantile_us(0.999)),
-                server_cpu_us: per(crate::wrk::process_cpu(pid) - cpu),
-                client_cpu_us: per(crate::wrk::process_cpu(std::process::id()) - own),
-            });
-        }
-        if with_wrk {
+        let mut rounds: Vec<LoadPoint> = Vec::new();
+        for _ in 0..settings.rounds {
+            // Floor and sidekey back to back under each client, so both
+            // meet the same machine weather.
+            for (server, target, pid) in servers {
+                let cpu = crate::wrk::process_cpu(pid);
+                let own = crate::wrk::process_cpu(std::process::id());
+                let r = load::run(target, conns, settings.warmup, settings.measure).await;
+                let per = |d: Duration| d.as_secs_f64() * 1e6 / r.requests.max(1) as f64;
+                rounds.push(LoadPoint {
+                    client: "hyper",
+                    server,
+                    conns,
+                    requests: r.requests,
+                    failures: r.failures,
+                    rps: r.rps(),
+                    p50_us: r.quantile_us(0.50),
+                    p90_us: r.quantile_us(0.90),
+                    p99_us: r.quantile_us(0.99),
+                    p999_us: Some(r.quantile_us(0.999)),
+                    server_cpu_us: per(crate::wrk::process_cpu(pid) - cpu),
+                    client_cpu_us: per(crate::wrk::process_cpu(std::process::id()) - own),
+                });
+            }
+            if !with_wrk {
+                continue;
+            }
             for (server, target, pid) in servers {
                 let cpu = crate::wrk::process_cpu(pid);
                 let target = target.clone();
@@ -150,7 +160,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
                     continue;
                 };
                 let server_cpu = crate::wrk::process_cpu(pid) - cpu;
-                points.push(LoadPoint {
+                rounds.push(LoadPoint {
                     client: "wrk",
                     server,
                     conns,
@@ -166,11 +176,23 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
                 });
             }
         }
-        for p in points.iter().filter(|p| p.conns == conns) {
-            eprintln!(
-                "  {:>5} -> {:>7} {conns:>2} conns: {:>8.0} req/s  p50 {:>6.1} µs  p99 {:>6.1} µs  cpu/req client {:>5.2} µs server {:>5.2} µs  ({} failures)",
-                p.client, p.server, p.rps, p.p50_us, p.p99_us, p.client_cpu_us, p.server_cpu_us, p.failures
-            );
+        for client in ["hyper", "wrk"] {
+            for (server, _, _) in servers {
+                let of: Vec<&LoadPoint> = rounds
+                    .iter()
+                    .filter(|p| p.client == client && p.server == server)
+                    .collect();
+                let Some(p) = LoadPoint::median(&of) else {
+                    continue;
+                };
+                eprintln!(
+                    "  {:>5} -> {:>7} {conns:>2} conns: {:>8.0} req/s  p50 {:>6.1} µs  p99 {:>6.1} µs  cpu/req client {:>5.2} µs server {:>5.2} µs  ({} failures; median of {} rounds: {})",
+                    p.client, p.server, p.rps, p.p50_us, p.p99_us, p.client_cpu_us, p.server_cpu_us, p.failures,
+                    of.len(),
+                    of.iter().map(|r| format!("{:.0}", r.rps)).collect::<Vec<_>>().join(", ")
+                );
+                points.push(p);
+            }
         }
     }
     drop(floor);
@@ -217,6 +239,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         machine: Machine::read(),
         started_unix,
         measure_secs: settings.measure.as_secs_f64(),
+        rounds: settings.rounds,
         body_bytes: body.len(),
         load: points,
         hot_path,
