@@ -117,11 +117,8 @@ fn children_cpu() -> Duration {
 
 /// CPU time (user + system) a process has used so far, from /proc.
 pub fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
+    let ticks: u64 = sidekey_tests::client::stat_fields(pid)
+        .iter()
         .skip(11)
         .take(2)
         .filter_map(|v| v.parse::<u64>().ok())

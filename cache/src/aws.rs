@@ -26,6 +26,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use zeroize::Zeroizing;
 
+use crate::config::or_default_deadline;
 use crate::fetch::BatchItem;
 use crate::https::HttpsError;
 use crate::protocol::{secret_record, tree_too_large, unreadable_answer, SecretParts, TREE_FRAME};
@@ -86,8 +87,10 @@ impl AwsFetcher {
         let region = env("AWS_REGION")
             .or_else(|| env("AWS_DEFAULT_REGION"))
             .ok_or(SetupError::NoRegion)?;
-        let connect = deadline(timeouts.secrets_manager).min(deadline(timeouts.ssm)) / 2;
-        let http = connector::Http1::shared(connect, max_idle)?;
+        let connect = or_default_deadline(timeouts.secrets_manager)
+            .min(or_default_deadline(timeouts.ssm))
+            / 2;
+        let http = Self::http_client(connect, max_idle)?;
         let shared = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
@@ -386,17 +389,8 @@ fn lambda_credentials(http: &SharedHttpClient) -> SharedCredentialsProvider {
     )
 }
 
-/// A zero deadline means the default, never "wait forever".
-fn deadline(d: Duration) -> Duration {
-    if d.is_zero() {
-        crate::DEFAULT_DEADLINE
-    } else {
-        d
-    }
-}
-
 fn timeout_config(deadline: Duration) -> aws_config::timeout::TimeoutConfig {
-    let deadline = self::deadline(deadline);
+    let deadline = or_default_deadline(deadline);
     aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(deadline)
         .operation_attempt_timeout(deadline / 2)

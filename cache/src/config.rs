@@ -143,11 +143,7 @@ impl CacheConfig {
             Kind::Secret => self.secret_deadline,
             Kind::Parameter => self.parameter_deadline,
         };
-        if configured.is_zero() {
-            DEFAULT_DEADLINE
-        } else {
-            configured
-        }
+        or_default_deadline(configured)
     }
 
     /// A TTL shortened by up to `ttl_jitter`, drawn from `unit` in [0, 1).
@@ -170,6 +166,17 @@ impl CacheConfig {
             .saturating_mul(1u32 << exp)
             .min(self.backoff_max);
         full.mul_f64(unit.clamp(0.0, 1.0))
+    }
+}
+
+/// A configured deadline, or [`DEFAULT_DEADLINE`] when it is zero: zero
+/// means "the default", never "wait forever" (the cache's deadline and the
+/// SDK's timeouts both follow it).
+pub(crate) fn or_default_deadline(configured: Duration) -> Duration {
+    if configured.is_zero() {
+        DEFAULT_DEADLINE
+    } else {
+        configured
     }
 }
 

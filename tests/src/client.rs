@@ -58,6 +58,15 @@ pub fn rss_kib(pid: u32) -> u64 {
     rss
 }
 
+/// The fields of /proc/PID/stat after the command name (which may hold
+/// spaces), so index 0 is the state letter (`T` when stopped) and 11 and 12
+/// are user and system time in clock ticks. Empty if the process is gone.
+pub fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    rest.split_whitespace().map(str::to_owned).collect()
+}
+
 /// Fields of `/proc/PID/status` given in KiB (`VmRSS:`, `RssAnon:`, ...),
 /// read from one snapshot; 0 for a field that is absent.
 pub fn status_kib<const N: usize>(pid: u32, fields: [&str; N]) -> [u64; N] {

@@ -451,7 +451,9 @@ impl Lambda {
                 .chain(self.runtime.as_ref().map(Process::pid))
                 .collect();
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !pids.iter().all(|&pid| process_state(pid) == Some('T')) {
+            let stopped =
+                |pid: u32| crate::client::stat_fields(pid).first().map(String::as_str) == Some("T");
+            while !pids.iter().all(|&pid| stopped(pid)) {
                 assert!(Instant::now() < deadline, "the environment never stopped");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -555,11 +557,4 @@ impl Drop for LogDir {
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// A process's state letter from /proc/PID/stat (`T` when stopped).
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
 }
