@@ -199,18 +199,15 @@ async fn upstream_frozen_mid_refresh_keeps_serving_then_refreshes_after_it_resum
     // Resume: the held requests go on, and a new refresh lands.
     proxy.release();
     let resumed = Instant::now();
-    loop {
+    faults::poll_until("never refreshed after resuming", || async {
         let a = read().await;
         assert_eq!(a.status, 200, "{a:?}");
-        if a.value.as_deref() == Some("frozen-after-value") {
-            break;
+        match a.value.as_deref() {
+            Some("frozen-after-value") => Ok(()),
+            _ => Err(a),
         }
-        assert!(
-            resumed.elapsed() < Duration::from_secs(30),
-            "never refreshed after resuming"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     println!(
         "freeze: {served} stale reads served while frozen, {held} requests held; fresh value {:?} after resuming",
         resumed.elapsed()
@@ -219,10 +216,8 @@ async fn upstream_frozen_mid_refresh_keeps_serving_then_refreshes_after_it_resum
 
 /// CPU time (user + system) a process has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process alive");
-    // Fields after the command (which may hold spaces), from field 3 on.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = sidekey_tests::client::stat_fields(pid);
+    assert!(fields.len() > 12, "process {pid} alive");
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
@@ -272,17 +267,14 @@ async fn out_of_file_descriptors_backs_off_without_spinning_and_recovers() {
     // Connections closed: it answers again.
     drop(held);
     let recovered = Instant::now();
-    loop {
+    faults::poll_until("no answer after the connections closed", || async {
         let a = timed_get(&client, &format!("{url}/v1/emfile/s"), &token).await;
-        if a.status == 200 {
-            break;
+        match a.status {
+            200 => Ok(()),
+            _ => Err(a),
         }
-        assert!(
-            recovered.elapsed() < Duration::from_secs(30),
-            "no answer after the connections closed: {a:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     println!(
         "EMFILE: answering again {:?} after the connections closed",
         recovered.elapsed()

@@ -33,6 +33,24 @@ pub struct Timed {
     pub elapsed: Duration,
 }
 
+/// Call `probe` every 100 ms until it gives `Ok`, and return that. After
+/// 30 s, fail the test with `what` and the last `Err`.
+pub async fn poll_until<T, E, F, Fut>(what: &str, mut probe: F) -> T
+where
+    E: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match probe().await {
+            Ok(done) => return done,
+            Err(last) => assert!(Instant::now() < deadline, "{what}: {last:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A client with [`CLIENT_TIMEOUT`].
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
