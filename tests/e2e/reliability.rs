@@ -435,12 +435,20 @@ async fn hostile_requests_get_documented_statuses_and_the_process_stays_healthy(
     );
     // More connections than allowed (8): the extra ones get 429. Open more
     // idle ones than the free slots, so the limit is reached however the
-    // scheduler orders the closing of earlier connections.
+    // scheduler orders the closing of earlier connections. Each asks for
+    // /ping and reads the answer, so the extension has accepted every one
+    // (a keep-alive connection then holds its slot) before the next probe:
+    // a fixed pause was not enough under qemu-user (CI saw a 200).
     let mut idle = Vec::new();
     for _ in 0..8 {
-        idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 256];
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read(&mut answer)).await;
+        idle.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let over = raw(port, &req("GET /v1/s HTTP/1.1", &tok)).await;
     assert!(over.contains("429"), "{over}");
     // A health check still answers at the limit.
