@@ -180,9 +180,11 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         if !inner.config.caching_enabled(key.kind()) {
             return self.read_uncached(key).await;
         }
-        let began = Deadline::now();
-        let plan = self.plan(key, mode);
-        self.finish(key, began, plan).await
+        match self.plan(key, mode) {
+            // A hit reads no tokio clock: only a wait needs a start.
+            Plan::Done(outcome) => outcome,
+            plan => self.finish(key, Deadline::now(), plan).await,
+        }
     }
 
     /// The waiting half of a read that began at `began`: the plan's answer,
@@ -223,8 +225,11 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         if state.closed {
             return Plan::Done(Err(closed()));
         }
-        let in_flight = state.flights.contains_key(key);
-        let verdict = match (mode, state.entries.get_mut(key)) {
+        let st = &mut *state;
+        // Asked only where it decides something, never on a plain hit: a
+        // second hash lookup per read is measurable on the hot path.
+        let in_flight = || st.flights.contains_key(key);
+        let verdict = match (mode, st.entries.get_mut(key)) {
             (Mode::RefreshNow, _) => Verdict::Wait(None),
             (Mode::Cached, Some(slot)) => {
                 slot.read = true;
@@ -234,16 +239,16 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     Counters::inc(&inner.counters.hits);
                     // An immutable version never needs reading ahead.
                     let refresh =
-                        now >= slot.refresh_from && !in_backoff && !in_flight && !key.is_pinned();
+                        now >= slot.refresh_from && !in_backoff && !key.is_pinned() && !in_flight();
                     Verdict::Answer { value, refresh }
                 } else if now < slot.stale_until && slot.failure.is_some() {
                     // Upstream is known to be failing: answer stale at once
                     // (never make readers wait on a service that is down),
                     // and retry in the background once the backoff allows.
                     Counters::inc(&inner.counters.stale);
-                    let refresh = !in_backoff && !in_flight;
+                    let refresh = !in_backoff && !in_flight();
                     Verdict::Answer { value, refresh }
-                } else if now < slot.stale_until && in_flight {
+                } else if now < slot.stale_until && in_flight() {
                     // Its refresh is already on its way (a reader before
                     // this one waits for it, up to `stale_wait`): answer the
                     // old value rather than queue behind it. Under a slow
@@ -262,7 +267,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     Verdict::Wait(None)
                 }
             }
-            (Mode::Cached, None) => match state.failures.get(key) {
+            (Mode::Cached, None) => match st.failures.get(key) {
                 Some(f) if now < f.retry_at => Verdict::Fail(f.error.clone()),
                 _ => Verdict::Wait(None),
             },

@@ -83,5 +83,5 @@ pub use error::{Error, ErrorKind};
 pub use fetch::Fetch;
 pub use key::{Key, Kind, ParameterRequest, PathRequest, SecretRequest};
 pub use metrics::Metrics;
-pub use record::{Cached, Parameter, Payload, Record, SecretValue};
+pub use record::{wiped_bytes, Cached, Parameter, Payload, Record, SecretValue};
 pub use source::{Embedded, SecretSource, SourceError};

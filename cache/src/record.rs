@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -156,12 +155,13 @@ struct Meta {
 
 /// A cached value: its metadata and its JSON body, serialized once.
 ///
-/// The body buffer is zeroized when the last reference to it goes, whether
-/// that is the cache (eviction, replacement, shutdown) or an HTTP response
-/// still being written.
+/// The body is [`Bytes`] over a buffer zeroized when the last reference to
+/// it goes, whether that is the cache (eviction, replacement, shutdown) or
+/// an HTTP response still being written. Handing it to a response is a
+/// reference count, not an allocation ([`Cached::body`]).
 pub struct Cached {
     meta: Meta,
-    json: Zeroizing<Vec<u8>>,
+    json: Bytes,
 }
 
 impl fmt::Debug for Cached {
@@ -236,7 +236,10 @@ impl Cached {
                 )
             }
         };
-        Cached { meta, json }
+        Cached {
+            meta,
+            json: wiped_bytes(json),
+        }
     }
 
     /// The wire body, as the service would have answered.
@@ -245,8 +248,8 @@ impl Cached {
     }
 
     /// The wire body as [`Bytes`] sharing this value's buffer (no copy).
-    pub fn body(self: &Arc<Self>) -> Bytes {
-        Bytes::from_owner(Body(Arc::clone(self)))
+    pub fn body(&self) -> Bytes {
+        self.json.clone()
     }
 
     /// Bytes this entry holds, for the cache's byte bound.
@@ -403,18 +406,26 @@ impl std::io::Write for ByteCount {
     }
 }
 
-/// Owner handed to `Bytes::from_owner`: keeps the value alive while a
-/// response is written, and lets the zeroizing drop run after it.
-struct Body(Arc<Cached>);
+/// `buf` as [`Bytes`] that wipe it when the last reference goes: for
+/// bodies holding values, which hyper may still be writing after the cache
+/// has let go of them.
+pub fn wiped_bytes(buf: Zeroizing<Vec<u8>>) -> Bytes {
+    Bytes::from_owner(Wiped(buf))
+}
 
-impl AsRef<[u8]> for Body {
+/// Owner handed to `Bytes::from_owner`: its drop is the wipe.
+struct Wiped(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for Wiped {
     fn as_ref(&self) -> &[u8] {
-        &self.0.json
+        &self.0
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn secret(payload: Payload) -> Record {
@@ -430,12 +441,22 @@ mod tests {
 
     #[test]
     fn wire_body_is_allocated_at_its_exact_size() {
-        for payload in [
-            Payload::String(Zeroizing::new("quote\" newline\n ünï \u{1} ".repeat(200))),
-            Payload::Binary(Zeroizing::new(vec![0xFF; 4097])),
-        ] {
-            let c = Cached::from_record(secret(payload));
-            assert_eq!(c.json.capacity(), c.json.len());
+        let text = "quote\" newline\n ünï \u{1} ".repeat(200);
+        let binary = vec![0xFF; 4097];
+        for (secret_string, secret_binary) in
+            [(Some(text.as_str()), None), (None, Some(&binary[..]))]
+        {
+            let wire = SecretWire {
+                arn: "arn",
+                name: "name",
+                version_id: "v1",
+                secret_string,
+                secret_binary,
+                version_stages: &[],
+                created_date: None,
+            };
+            let json = to_json(&wire);
+            assert_eq!(json.capacity(), json.len());
         }
     }
 

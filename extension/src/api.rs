@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use sidekey_cache::protocol::{self, BatchEntry};
-use sidekey_cache::{Error, ErrorKind, Fetch, SecretCache};
+use sidekey_cache::{wiped_bytes, Error, ErrorKind, Fetch, SecretCache};
 use zeroize::Zeroizing;
 
 use crate::auth::Token;
@@ -85,7 +85,7 @@ impl<F: Fetch> Api<F> {
                 out.extend_from_slice(b",\"value\":");
                 out.extend_from_slice(json.as_bytes());
                 out.push(b'}');
-                Bytes::from_owner(Wiped(out))
+                wiped_bytes(out)
             }
         };
         Ok(json_response(StatusCode::OK, body))
@@ -104,10 +104,7 @@ impl<F: Fetch> Api<F> {
             .map(|(id, o)| (id.as_str(), o.as_ref().map(|v| v.json())))
             .collect();
         let body = protocol::batch_secret_values_body(&entries);
-        Ok(json_response(
-            StatusCode::OK,
-            Bytes::from_owner(Wiped(body)),
-        ))
+        Ok(json_response(StatusCode::OK, wiped_bytes(body)))
     }
 
     /// `GetParameters`' answer: names that do not exist are listed in
@@ -131,10 +128,7 @@ impl<F: Fetch> Api<F> {
             }
         }
         let body = protocol::parameters_body(&found, &invalid);
-        Ok(json_response(
-            StatusCode::OK,
-            Bytes::from_owner(Wiped(body)),
-        ))
+        Ok(json_response(StatusCode::OK, wiped_bytes(body)))
     }
 
     fn metrics(&self) -> Response<Full<Bytes>> {
@@ -152,13 +146,4 @@ fn ping() -> Response<Full<Bytes>> {
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
-}
-
-/// A response body wiped when hyper is done with it.
-struct Wiped(Zeroizing<Vec<u8>>);
-
-impl AsRef<[u8]> for Wiped {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
 }

@@ -36,44 +36,57 @@ pub(super) fn decode(raw: &str) -> Result<Cow<'_, str>, String> {
         .map_err(|_| "not valid UTF-8 once decoded".into())
 }
 
-/// Decoded query parameters, each name at most once.
+/// Most parameter names an endpoint takes.
+const MAX_PARAMS: usize = 6;
+
+/// Decoded query parameters, each name at most once, kept by the name's
+/// place in the endpoint's list: parsing a query allocates nothing unless a
+/// value is percent-encoded (a read is on the hot path).
 pub(super) struct Params<'a> {
-    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    allowed: &'a [&'a str],
+    values: [Option<Cow<'a, str>>; MAX_PARAMS],
 }
 
 impl<'a> Params<'a> {
-    /// Parse `query`, accepting only the names in `allowed`.
-    pub(super) fn parse(query: &'a str, allowed: &[&str]) -> Result<Self, ApiError> {
+    /// Parse `query`, accepting only the names in `allowed` (at most
+    /// [`MAX_PARAMS`]).
+    pub(super) fn parse(query: &'a str, allowed: &'a [&'a str]) -> Result<Self, ApiError> {
+        debug_assert!(
+            allowed.len() <= MAX_PARAMS,
+            "an endpoint with too many parameters"
+        );
         if query.len() > MAX_QUERY_LEN {
             return Err(bad(format!(
                 "query string longer than {MAX_QUERY_LEN} bytes"
             )));
         }
-        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        let mut values: [Option<Cow<'a, str>>; MAX_PARAMS] = Default::default();
         for part in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
             let name = decode(name).map_err(|e| bad(format!("parameter name: {e}")))?;
             let value = decode(value).map_err(|e| bad(format!("{name}: {e}")))?;
-            if pairs.iter().any(|(n, _)| *n == name) {
+            let Some(slot) = allowed
+                .iter()
+                .position(|n| *n == name)
+                .and_then(|i| values.get_mut(i))
+            else {
+                return Err(bad(format!(
+                    "unknown parameter {name:?}; allowed: {}",
+                    allowed.join(", ")
+                )));
+            };
+            if slot.is_some() {
                 return Err(bad(format!("parameter {name:?} given more than once")));
             }
-            pairs.push((name, value));
+            *slot = Some(value);
         }
-        if let Some((n, _)) = pairs.iter().find(|(n, _)| !allowed.contains(&n.as_ref())) {
-            return Err(bad(format!(
-                "unknown parameter {n:?}; allowed: {}",
-                allowed.join(", ")
-            )));
-        }
-        Ok(Params { pairs })
+        Ok(Params { allowed, values })
     }
 
     /// The decoded value of `name`, if given.
     pub(super) fn get(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+        let i = self.allowed.iter().position(|n| *n == name)?;
+        self.values.get(i)?.clone()
     }
 
     /// The value of `name`, which must be given.
