@@ -29,7 +29,10 @@ use zeroize::Zeroizing;
 use crate::config::or_default_deadline;
 use crate::fetch::BatchItem;
 use crate::https::HttpsError;
-use crate::protocol::{secret_record, tree_too_large, unreadable_answer, SecretParts, TREE_FRAME};
+use crate::protocol::{
+    designates, secret_record, tree_too_large, unreadable_answer, SecretParts, TREE_FRAME,
+};
+use crate::upstream::{Environment, SetupError, Timeouts};
 use crate::{
     Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, PathRequest, Record, SecretRequest,
     TreeLimits,
@@ -39,30 +42,6 @@ mod connector;
 
 /// Parameters per `GetParametersByPath` page (the service's maximum).
 const PAGE: i32 = 10;
-
-/// Per-service deadlines of one operation, retries included. The SDK gets
-/// the deadline as its operation timeout, and half of it for each attempt
-/// and for connecting: a connection that accepts and never answers (a NAT
-/// gateway's forgotten flow, a pooled connection frozen with the
-/// environment) is given up in time for one retry on a fresh connection
-/// before the deadline. The cache enforces the same deadline around the
-/// call, so nothing outlives it whatever the SDK does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Deadline of one Secrets Manager operation.
-    pub secrets_manager: Duration,
-    /// Deadline of one SSM operation.
-    pub ssm: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            secrets_manager: crate::DEFAULT_DEADLINE,
-            ssm: crate::DEFAULT_DEADLINE,
-        }
-    }
-}
 
 /// Reads secrets with `GetSecretValue` / `BatchGetSecretValue` and
 /// parameters with `GetParameter` / `GetParameters` / `GetParametersByPath`.
@@ -83,27 +62,20 @@ impl AwsFetcher {
     /// `AWS_ENDPOINT_URL` when set. `max_idle` bounds the idle pooled
     /// connections per endpoint.
     pub fn from_env(timeouts: Timeouts, max_idle: usize) -> Result<Self, SetupError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let region = env("AWS_REGION")
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .ok_or(SetupError::NoRegion)?;
-        let connect = or_default_deadline(timeouts.secrets_manager)
-            .min(or_default_deadline(timeouts.ssm))
-            / 2;
-        let http = Self::http_client(connect, max_idle)?;
+        let lambda = Environment::read()?;
+        let http = Self::http_client(timeouts.connect(), max_idle)?;
         let shared = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
+            .region(Region::new(lambda.region))
             .credentials_provider(lambda_credentials(&http))
             .http_client(http)
             .sleep_impl(TokioSleep::new())
             .build();
-        let general = env("AWS_ENDPOINT_URL");
         Ok(Self::clients(
             &shared,
             timeouts,
-            env("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| general.clone()),
-            env("AWS_ENDPOINT_URL_SSM").or(general),
+            lambda.secrets_manager_url,
+            lambda.ssm_url,
         ))
     }
 
@@ -340,37 +312,11 @@ impl Fetch for AwsFetcher {
 }
 
 /// Whether the caller's `id` (name, full ARN or partial ARN) is this secret.
-fn designates(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
-    Some(id) == name
-        || Some(id) == arn
-        || arn.is_some_and(|arn| {
-            // A partial ARN lacks the 6-character random suffix "-AbCdEf".
-            arn.strip_prefix(id)
-                .is_some_and(|rest| rest.len() == 7 && rest.starts_with('-'))
-        })
-}
-
 fn epoch(d: &DateTime) -> f64 {
     // Millisecond precision, as the services put it on the wire.
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-/// Why the AWS clients could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// Neither `AWS_REGION` nor `AWS_DEFAULT_REGION` is set.
-    #[error("no AWS region: set AWS_REGION (Lambda sets it in every function)")]
-    NoRegion,
-    /// The HTTPS stack could not be built.
-    #[error(transparent)]
-    Https(#[from] HttpsError),
-}
-
-/// Credentials the way Lambda provides them: the function's role in
-/// environment variables, or else the container endpoint that Lambda
-/// SnapStart functions use after a restore. Cached and refreshed ahead of
-/// expiry by the SDK's identity cache.
 fn lambda_credentials(http: &SharedHttpClient) -> SharedCredentialsProvider {
     let container = ProviderConfig::empty()
         .with_http_client(http.clone())
@@ -438,23 +384,5 @@ fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpRe
             .with_code(code)
         }
         _ => Error::new(ErrorKind::Other, "the AWS request could not be built"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_designate_by_name_arn_or_partial_arn() {
-        let arn = "arn:aws:secretsmanager:us-east-1:1:secret:app/key-AbCdEf";
-        assert!(designates("app/key", Some("app/key"), Some(arn)));
-        assert!(designates(arn, Some("app/key"), Some(arn)));
-        assert!(designates(
-            "arn:aws:secretsmanager:us-east-1:1:secret:app/key",
-            Some("app/key"),
-            Some(arn)
-        ));
-        assert!(!designates("app/ke", Some("app/key"), Some(arn)));
     }
 }

@@ -1,8 +1,9 @@
 //! The one HTTPS client stack of sidekey (feature `https`): hyper-util's
 //! pooled client over rustls with ring, HTTP/1.1 only.
 //!
-//! The edge module calls its API with it and the extension's AWS fetcher
-//! hands it to the SDK ([`crate::AwsFetcher`]). HTTP/1.1 is all the AWS
+//! The edge module calls its API and Secrets Manager with it, the
+//! extension's fetcher (`crate::sigv4`) calls AWS with it, and the
+//! SDK-based fetcher, when built, hands it to the SDK. HTTP/1.1 is all the AWS
 //! JSON endpoints and the edge API need; leaving HTTP/2 out keeps `h2`
 //! (about 0.45 MB of code) out of both binaries. The trust roots come from
 //! the runtime's CA store (`rustls-native-certs`; every Lambda image ships
@@ -16,6 +17,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+mod provider;
 
 /// The client over HTTPS or plain HTTP (loopback stand-ins in tests).
 pub type HttpsClient<B> = Client<HttpsConnector<HttpConnector>, B>;
@@ -51,12 +54,10 @@ where
     if added == 0 {
         return Err(HttpsError::NoRoots(found.errors.len()));
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider::aes_gcm()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
 
     let mut http = HttpConnector::new();
     http.enforce_http(false);

@@ -50,9 +50,15 @@ and the Lambda lifecycle around it, and the edge function embeds it as is.
   [`Embedded`], the cache in-process as one.
 * [`clock`]: injected time, so TTL logic is tested without sleeping, and the
   SnapStart [`RestoreDetector`].
-* `aws` (feature `aws-sdk`): [`AwsFetcher`] over the official AWS SDK.
+* [`sigv4`] (feature `sigv4`): [`SigV4Fetcher`], the extension's fetcher:
+  AWS JSON calls signed with `aws-sigv4`, with retries and the container
+  credentials of SnapStart; the edge signs with it too.
+* `aws` (feature `aws-sdk`): [`AwsFetcher`], the same over the official
+  AWS SDK, kept as an alternative (bigger: see [`sigv4`]).
+* `upstream` (feature `https`): what both fetchers read from Lambda's
+  environment ([`Timeouts`], [`SetupError`]).
 * [`https`] (feature `https`): the one HTTPS client stack, HTTP/1.1 over
-  rustls, for the SDK and the edge module.
+  rustls, for both fetchers and the edge module.
 */
 #![warn(missing_docs)]
 
@@ -69,13 +75,17 @@ pub mod key;
 mod metrics;
 pub mod protocol;
 pub mod record;
+#[cfg(feature = "sigv4")]
+pub mod sigv4;
 mod source;
+#[cfg(feature = "https")]
+mod upstream;
 
 #[cfg(test)]
 mod testutil;
 
 #[cfg(feature = "aws-sdk")]
-pub use aws::{AwsFetcher, SetupError, Timeouts};
+pub use aws::AwsFetcher;
 pub use cache::{PrefetchReport, RefreshReport, SecretCache};
 pub use clock::{Clock, RestoreDetector, SystemClock, WallClock};
 pub use config::{CacheConfig, TreeLimits, DEFAULT_DEADLINE};
@@ -84,4 +94,8 @@ pub use fetch::Fetch;
 pub use key::{Key, Kind, ParameterRequest, PathRequest, SecretRequest};
 pub use metrics::Metrics;
 pub use record::{wiped_bytes, Cached, Parameter, Payload, Record, SecretValue};
+#[cfg(feature = "sigv4")]
+pub use sigv4::SigV4Fetcher;
 pub use source::{Embedded, SecretSource, SourceError};
+#[cfg(feature = "https")]
+pub use upstream::{SetupError, Timeouts};

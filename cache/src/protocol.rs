@@ -1,8 +1,9 @@
 //! The AWS JSON 1.1 protocol of Secrets Manager and Parameter Store, owned
 //! in one place.
 //!
-//! Two fetchers speak it (the AWS SDK one in the extension, the lean SigV4
-//! one at the edge) and the extension speaks it back to functions; a
+//! The fetchers speak it (the lean SigV4 one of the extension and the edge,
+//! and the AWS SDK one behind a feature) and the extension speaks it back
+//! to functions; a
 //! function's client reads it again. If each kept its own table of error
 //! codes, the tables would drift (they did: one knew `InvalidKeyId`, the
 //! other `MissingAuthenticationToken`). So this module holds:
@@ -12,8 +13,9 @@
 //!   back ([`ErrorKind::as_str`]), and error answers to [`Error`]
 //!   ([`error_answer`]);
 //! * the records: a `GetSecretValue` answer to a [`Record`]
-//!   ([`secret_value_answer`], [`secret_record`]), and the wire bodies the
-//!   cache serializes once per value;
+//!   ([`secret_value_answer`], [`secret_record`]), the batch and parameter
+//!   answers to records (`answers`), and the wire bodies the cache
+//!   serializes once per value;
 //! * `SecretBinary`'s base64 ([`decode_binary`]);
 //! * the many-value answers (`BatchGetSecretValue`, `GetParameters`, the
 //!   merged `GetParametersByPath`), built from cached bodies (`batch`).
@@ -27,7 +29,14 @@ use zeroize::Zeroizing;
 
 use crate::{Error, ErrorKind, Payload, Record, SecretValue};
 
+mod answers;
 mod batch;
+
+#[cfg(feature = "aws-sdk")]
+pub(crate) use answers::designates;
+pub use answers::{
+    batch_secret_values_answer, parameter_answer, parameters_answer, parameters_page,
+};
 
 pub(crate) use batch::ParametersWire;
 pub use batch::{
@@ -121,12 +130,17 @@ impl ErrorKind {
 }
 
 /// An error answer's body: `{"__type": CODE, "message"|"Message": TEXT}`.
+/// Both spellings of the message are read as separate fields: an answer may
+/// carry both (moto's do), and one field with an alias would reject it as a
+/// duplicate, losing the code with it.
 #[derive(Deserialize)]
 struct ErrorBody {
     #[serde(rename = "__type", default)]
     code: String,
-    #[serde(alias = "Message", default)]
-    message: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(rename = "Message", default)]
+    message_upper: Option<String>,
 }
 
 /// Classify a non-2xx answer: by its `__type`, else by its status. The
@@ -136,10 +150,19 @@ pub fn error_answer(status: u16, body: &[u8]) -> Error {
     let (code, message) = match &parsed {
         Some(b) => (
             b.code.rsplit('#').next().unwrap_or_default(),
-            b.message.as_str(),
+            b.message
+                .as_deref()
+                .or(b.message_upper.as_deref())
+                .unwrap_or_default(),
         ),
         None => ("", ""),
     };
+    error_answer_of(code, status, message)
+}
+
+/// An error answer from its parts (also how a batch answer reports one
+/// id's failure).
+fn error_answer_of(code: &str, status: u16, message: &str) -> Error {
     let kind = ErrorKind::from_answer(code, status);
     let message: String = message.chars().take(MAX_MESSAGE).collect();
     let shown = if code.is_empty() {
@@ -225,27 +248,34 @@ struct SecretValueAnswer<'a> {
     created_date: Option<f64>,
 }
 
+impl SecretValueAnswer<'_> {
+    fn into_record(self) -> Result<Record, Error> {
+        let text = |raw: &RawValue| {
+            unescape(raw.get())
+                .ok_or_else(|| unreadable_answer("a secret value is not a JSON string"))
+        };
+        let string = self.secret_string.map(text).transpose()?;
+        let binary = match (&string, self.secret_binary) {
+            (None, Some(b64)) => Some(decode_binary(&text(b64)?)?),
+            _ => None,
+        };
+        secret_record(SecretParts {
+            arn: self.arn,
+            name: self.name,
+            version_id: self.version_id,
+            string,
+            binary,
+            stages: self.version_stages,
+            created: self.created_date,
+        })
+    }
+}
+
 /// Read a 2xx `GetSecretValue` answer into a [`Record`].
 pub fn secret_value_answer(body: &[u8]) -> Result<Record, Error> {
     let out: SecretValueAnswer = serde_json::from_slice(body)
         .map_err(|_| unreadable_answer("GetSecretValue answered malformed JSON"))?;
-    let text = |raw: &RawValue| {
-        unescape(raw.get()).ok_or_else(|| unreadable_answer("a secret value is not a JSON string"))
-    };
-    let string = out.secret_string.map(text).transpose()?;
-    let binary = match (&string, out.secret_binary) {
-        (None, Some(b64)) => Some(decode_binary(&text(b64)?)?),
-        _ => None,
-    };
-    secret_record(SecretParts {
-        arn: out.arn,
-        name: out.name,
-        version_id: out.version_id,
-        string,
-        binary,
-        stages: out.version_stages,
-        created: out.created_date,
-    })
+    out.into_record()
 }
 
 // ---- the bodies the cache serializes once per value ----
@@ -475,6 +505,16 @@ mod tests {
             (ErrorKind::NotFound, "ParameterNotFound")
         );
         assert_eq!(error_answer(503, b"").code(), "ServiceUnavailable");
+        // Both spellings of the message at once (moto's SSM answers).
+        let e = error_answer(
+            400,
+            br#"{"__type": "ParameterNotFound", "message": "Parameter /p not found.", "Message": "Parameter /p not found."}"#,
+        );
+        assert_eq!(
+            (e.kind(), e.code()),
+            (ErrorKind::NotFound, "ParameterNotFound")
+        );
+        assert!(e.to_string().contains("Parameter /p not found."), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use sidekey_cache::https::{self, HttpsClient};
+use sidekey_cache::sigv4::error_chain;
 
 use super::handler::{ApiCall, ApiError};
 
@@ -78,17 +79,4 @@ impl ApiCall for HttpApi {
             .await
             .map_err(|_| ApiError::Timeout(self.timeout))?
     }
-}
-
-/// An error and its sources on one line (hyper's top-level message alone,
-/// "client error (Connect)", says too little to act on).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

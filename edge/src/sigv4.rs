@@ -1,77 +1,28 @@
 //! [`SigV4Fetcher`]: a lean [`Fetch`] for Secrets Manager's
 //! `GetSecretValue`, for the edge, where the AWS SDK does not fit in 1 MB.
 //!
-//! One JSON 1.1 `POST` signed with `aws-sigv4`, sent with the edge's one
+//! One JSON 1.1 `POST` signed and sent by the cache's SigV4 primitives
+//! ([`sidekey_cache::sigv4`], the extension's fetcher), with the edge's one
 //! hyper client. Answers are read, and failures classified, by the cache's
-//! one protocol module ([`protocol`]), as the SDK fetcher's are, so the
-//! cache's retry and serve-stale policy works the same on both.
+//! one protocol module ([`protocol`]), so the cache's retry and serve-stale
+//! policy works the same here as in the extension. Only the replica
+//! fall-through is the edge's own (no retries: the viewer is waiting).
 //!
 //! Multi-region: the fetcher is given its regions in read order (see
 //! [`super::EdgeConfig::read_regions`]): the local replica first, then the
 //! primary. A transient or not-found error in a replica falls through to the
 //! primary; the primary's answer is final.
 
-use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials as AwsCredentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
-use http::{Method, Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http::Uri;
 use serde::Serialize;
+use sidekey_cache::sigv4::{exchange, signed_request, Endpoint, Identity};
 use sidekey_cache::{protocol, Error, ErrorKind, Fetch, Key, Record, SecretRequest};
-use zeroize::Zeroizing;
 
-use super::client::{error_chain, HttpClient};
+pub use sidekey_cache::sigv4::Credentials;
 
-/// The largest answer read: a secret is at most 64 KiB, base64 makes a
-/// binary one 88 KiB, plus the envelope.
-const MAX_ANSWER: usize = 256 * 1024;
-
-/// The function's credentials, as Lambda puts them in its environment
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`). The
-/// caller reads them once; they hold for the life of the environment.
-#[derive(Clone)]
-pub struct Credentials {
-    access_key_id: String,
-    secret_access_key: Zeroizing<String>,
-    session_token: Option<Zeroizing<String>>,
-}
-
-impl Credentials {
-    /// Credentials from their three parts.
-    pub fn new(
-        access_key_id: String,
-        secret_access_key: Zeroizing<String>,
-        session_token: Option<Zeroizing<String>>,
-    ) -> Self {
-        Self {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        }
-    }
-}
-
-/// Prints the access key id only.
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One region's Secrets Manager endpoint.
-#[derive(Clone, Debug)]
-struct Endpoint {
-    region: String,
-    url: Uri,
-}
+use super::client::HttpClient;
 
 /// Why a fetcher could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +36,7 @@ pub enum FetcherError {
     BadRegion(String),
 }
 
-/// Reads secrets with a SigV4-signed `GetSecretValue`.
+/// Reads secrets with a SigV4-signed `GetSecretValue`, replica first.
 pub struct SigV4Fetcher {
     client: HttpClient,
     identity: Identity,
@@ -93,8 +44,8 @@ pub struct SigV4Fetcher {
     timeout: Duration,
 }
 
-impl fmt::Debug for SigV4Fetcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Debug for SigV4Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigV4Fetcher")
             .field("endpoints", &self.endpoints)
             .field("timeout", &self.timeout)
@@ -116,32 +67,17 @@ impl SigV4Fetcher {
         if regions.is_empty() {
             return Err(FetcherError::NoRegion);
         }
+        let endpoint = endpoint.map(Uri::to_string);
         let endpoints = regions
             .iter()
             .map(|region| {
-                let url = match endpoint {
-                    Some(u) => u.clone(),
-                    None => format!("https://secretsmanager.{region}.amazonaws.com/")
-                        .parse()
-                        .map_err(|_| FetcherError::BadRegion(region.clone()))?,
-                };
-                Ok(Endpoint {
-                    region: region.clone(),
-                    url,
-                })
+                Endpoint::new("secretsmanager", region, endpoint.as_deref())
+                    .map_err(|_| FetcherError::BadRegion(region.clone()))
             })
             .collect::<Result<Vec<_>, FetcherError>>()?;
-        let identity = AwsCredentials::new(
-            credentials.access_key_id,
-            credentials.secret_access_key.to_string(),
-            credentials.session_token.map(|t| t.to_string()),
-            None,
-            "lambda-environment",
-        )
-        .into();
         Ok(Self {
             client,
-            identity,
+            identity: credentials.identity(),
             endpoints,
             timeout,
         })
@@ -167,23 +103,14 @@ impl SigV4Fetcher {
             version_stage: req.version_stage.as_deref(),
         })
         .map_err(|e| Error::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let request = self.signed(endpoint, body)?;
-        let call = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| Error::new(ErrorKind::Connection, error_chain(&e)))?;
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| Error::new(ErrorKind::Connection, error_chain(&*e)))?
-                .to_bytes();
-            // The answer holds the value: keep it in a buffer wiped on drop.
-            Ok::<_, Error>((status, Zeroizing::new(Vec::from(body))))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, call)
+        let request = signed_request(
+            endpoint,
+            "secretsmanager",
+            "secretsmanager.GetSecretValue",
+            &self.identity,
+            body,
+        )?;
+        let (status, body) = tokio::time::timeout(self.timeout, exchange(&self.client, request))
             .await
             .map_err(|_| {
                 Error::new(
@@ -196,44 +123,6 @@ impl SigV4Fetcher {
         } else {
             Err(protocol::error_answer(status, &body))
         }
-    }
-
-    fn signed(&self, endpoint: &Endpoint, body: Vec<u8>) -> Result<Request<Full<Bytes>>, Error> {
-        let host = endpoint
-            .url
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_default();
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(endpoint.url.clone())
-            .header(HOST, &host)
-            .header(CONTENT_TYPE, "application/x-amz-json-1.1")
-            .header("x-amz-target", "secretsmanager.GetSecretValue")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let uri = endpoint.url.to_string();
-        let headers = request
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
-        let signable = SignableRequest::new("POST", &uri, headers, SignableBody::Bytes(&body))
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, error_chain(&e)))?;
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&endpoint.region)
-            .name("secretsmanager")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, error_chain(&e)))?
-            .into();
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, error_chain(&e)))?
-            .into_parts();
-        instructions.apply_to_request_http1x(&mut request);
-        *request.body_mut() = Full::new(Bytes::from(body));
-        Ok(request)
     }
 }
 
@@ -288,17 +177,5 @@ mod tests {
             id_in_region("arn:aws:ssm:us-east-1:1:parameter/x", "eu-west-1"),
             "arn:aws:ssm:us-east-1:1:parameter/x"
         );
-    }
-
-    #[test]
-    fn credentials_debug_hides_the_secret_parts() {
-        let c = Credentials::new(
-            "AKIDEXAMPLE".into(),
-            Zeroizing::new("wJalrXUtnFEMI".into()),
-            Some(Zeroizing::new("session-tok".into())),
-        );
-        let d = format!("{c:?}");
-        assert!(d.contains("AKIDEXAMPLE"));
-        assert!(!d.contains("wJalr") && !d.contains("session-tok"));
     }
 }

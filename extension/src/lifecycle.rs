@@ -21,7 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
-use sidekey_cache::{AwsFetcher, Fetch, Kind, RestoreDetector, SecretCache};
+use sidekey_cache::{Fetch, Kind, RestoreDetector, SecretCache};
+
+/// The fetcher: the lean SigV4 one, or the AWS SDK's with feature `aws-sdk`.
+#[cfg(not(feature = "aws-sdk"))]
+type Upstream = sidekey_cache::SigV4Fetcher;
+#[cfg(feature = "aws-sdk")]
+type Upstream = sidekey_cache::AwsFetcher;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -81,13 +87,13 @@ struct Serving<F: Fetch> {
     server: Option<JoinHandle<()>>,
 }
 
-impl Serving<AwsFetcher> {
+impl Serving<Upstream> {
     async fn start(config: &Config) -> Result<Self, Error> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let fetcher = AwsFetcher::from_env(config.timeouts(), config.max_connections)?
+        let fetcher = Upstream::from_env(config.timeouts(), config.max_connections)?
             .with_tree_limits(config.trees);
         let cache = SecretCache::new(fetcher, config.cache.clone());
         log_caching(&cache);

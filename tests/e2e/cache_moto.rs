@@ -1,17 +1,72 @@
-//! The cache with its production AWS SDK fetcher against moto over HTTP,
-//! through the counting proxy.
+//! The cache with each of its fetchers (the lean SigV4 one the extension
+//! ships, and the AWS SDK one) against moto over HTTP, through the counting
+//! proxy: every test here runs once per fetcher (`sigv4::` and `sdk::`).
 
 use std::sync::Arc;
 
-use sidekey_cache::{CacheConfig, ErrorKind, Key, ParameterRequest, SecretCache, SecretRequest};
+use std::future::Future;
+
+use sidekey_cache::{
+    AwsFetcher, CacheConfig, ErrorKind, Fetch, Key, ParameterRequest, SecretCache, SecretRequest,
+    SigV4Fetcher,
+};
 use sidekey_tests::aws;
 use sidekey_tests::moto::Moto;
 use sidekey_tests::proxy::Proxy;
 
-async fn setup() -> (Moto, Proxy, SecretCache<sidekey_cache::AwsFetcher>) {
+/// A fetcher aimed at an endpoint.
+trait Upstream: Fetch + Sized {
+    fn at(endpoint: &str) -> impl Future<Output = Self>;
+}
+
+impl Upstream for AwsFetcher {
+    async fn at(endpoint: &str) -> Self {
+        aws::fetcher(endpoint).await
+    }
+}
+
+impl Upstream for SigV4Fetcher {
+    async fn at(endpoint: &str) -> Self {
+        aws::sigv4_fetcher(endpoint)
+    }
+}
+
+/// Each test, once per fetcher.
+macro_rules! for_each_fetcher {
+    ($($test:ident),* $(,)?) => {
+        mod sigv4 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test::<sidekey_cache::SigV4Fetcher>().await
+                }
+            )*
+        }
+        mod sdk {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test::<sidekey_cache::AwsFetcher>().await
+                }
+            )*
+        }
+    };
+}
+
+for_each_fetcher!(
+    hundred_concurrent_cold_reads_make_one_upstream_call,
+    wire_shape_matches_get_secret_value,
+    version_id_and_stage_reads,
+    binary_secrets_round_trip_as_base64,
+    secret_deleted_upstream_stops_being_served,
+    prefetch_of_25_ids_with_2_missing,
+    parameters_with_and_without_decryption_and_selectors,
+);
+
+async fn setup<F: Upstream>() -> (Moto, Proxy, SecretCache<F>) {
     let moto = Moto::start();
     let proxy = Proxy::start(moto.addr()).await;
-    let cache = SecretCache::new(aws::fetcher(&proxy.url()).await, CacheConfig::default());
+    let cache = SecretCache::new(F::at(&proxy.url()).await, CacheConfig::default());
     (moto, proxy, cache)
 }
 
@@ -19,9 +74,8 @@ fn json(v: &sidekey_cache::Cached) -> serde_json::Value {
     serde_json::from_slice(v.json()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundred_concurrent_cold_reads_make_one_upstream_call() {
-    let (moto, proxy, cache) = setup().await;
+async fn hundred_concurrent_cold_reads_make_one_upstream_call<F: Upstream>() {
+    let (moto, proxy, cache) = setup::<F>().await;
     let sm = aws::secrets(&moto.url()).await;
     aws::create_secret(&sm, "app/api/key", r#"{"apikey":"k-123"}"#).await;
 
@@ -40,9 +94,8 @@ async fn hundred_concurrent_cold_reads_make_one_upstream_call() {
     assert_eq!(cache.metrics().upstream_calls, 1);
 }
 
-#[tokio::test]
-async fn wire_shape_matches_get_secret_value() {
-    let (moto, _proxy, cache) = setup().await;
+async fn wire_shape_matches_get_secret_value<F: Upstream>() {
+    let (moto, _proxy, cache) = setup::<F>().await;
     let sm = aws::secrets(&moto.url()).await;
     let created = aws::create_secret(&sm, "shape", "plain-text").await;
     let v = cache.get(&Key::secret("shape")).await.unwrap();
@@ -58,9 +111,8 @@ async fn wire_shape_matches_get_secret_value() {
     assert_eq!(json(&by_arn)["Name"], "shape");
 }
 
-#[tokio::test]
-async fn version_id_and_stage_reads() {
-    let (moto, _proxy, cache) = setup().await;
+async fn version_id_and_stage_reads<F: Upstream>() {
+    let (moto, _proxy, cache) = setup::<F>().await;
     let sm = aws::secrets(&moto.url()).await;
     let v1 = aws::create_secret(&sm, "rotating", "one").await;
     let v2 = aws::put_secret(&sm, "rotating", "two").await;
@@ -100,9 +152,8 @@ async fn version_id_and_stage_reads() {
     );
 }
 
-#[tokio::test]
-async fn binary_secrets_round_trip_as_base64() {
-    let (moto, _proxy, cache) = setup().await;
+async fn binary_secrets_round_trip_as_base64<F: Upstream>() {
+    let (moto, _proxy, cache) = setup::<F>().await;
     let sm = aws::secrets(&moto.url()).await;
     aws::create_binary_secret(&sm, "bin", &[0, 159, 146, 150, 255]).await;
     let v = cache.get(&Key::secret("bin")).await.unwrap();
@@ -111,9 +162,8 @@ async fn binary_secrets_round_trip_as_base64() {
     assert!(j.get("SecretString").is_none());
 }
 
-#[tokio::test]
-async fn secret_deleted_upstream_stops_being_served() {
-    let (moto, _proxy, cache) = setup().await;
+async fn secret_deleted_upstream_stops_being_served<F: Upstream>() {
+    let (moto, _proxy, cache) = setup::<F>().await;
     let sm = aws::secrets(&moto.url()).await;
     aws::create_secret(&sm, "doomed", "v").await;
     let key = Key::secret("doomed");
@@ -133,9 +183,8 @@ async fn secret_deleted_upstream_stops_being_served() {
     );
 }
 
-#[tokio::test]
-async fn prefetch_of_25_ids_with_2_missing() {
-    let (moto, proxy, cache) = setup().await;
+async fn prefetch_of_25_ids_with_2_missing<F: Upstream>() {
+    let (moto, proxy, cache) = setup::<F>().await;
     let sm = aws::secrets(&moto.url()).await;
     let ids: Vec<String> = (0..25).map(|i| format!("pre/{i:02}")).collect();
     for id in ids
@@ -171,9 +220,8 @@ async fn prefetch_of_25_ids_with_2_missing() {
     );
 }
 
-#[tokio::test]
-async fn parameters_with_and_without_decryption_and_selectors() {
-    let (moto, proxy, cache) = setup().await;
+async fn parameters_with_and_without_decryption_and_selectors<F: Upstream>() {
+    let (moto, proxy, cache) = setup::<F>().await;
     let ssm = aws::ssm(&moto.url()).await;
     aws::put_parameter(&ssm, "/app/db/password", "pw-1", true).await;
     aws::put_parameter(&ssm, "/app/db/password", "pw-2", true).await;

@@ -1,12 +1,13 @@
 //! AWS SDK clients aimed at an emulator: region us-east-1, dummy static
 //! credentials, an explicit endpoint. Used to seed moto and to build the
-//! cache's production fetcher in tests.
+//! cache's two fetchers in tests.
 
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::Credentials;
 use aws_sdk_secretsmanager::primitives::Blob;
 use base64::Engine as _;
-use sidekey_cache::{AwsFetcher, Timeouts};
+use sidekey_cache::{sigv4, AwsFetcher, SigV4Fetcher, Timeouts};
+use zeroize::Zeroizing;
 
 /// Region, credentials and endpoint for the emulator at `endpoint`.
 pub fn loader(endpoint: &str) -> ConfigLoader {
@@ -25,9 +26,27 @@ pub async fn config(endpoint: &str) -> SdkConfig {
     loader(endpoint).load().await
 }
 
-/// The production fetcher, aimed at `endpoint`.
+/// The SDK fetcher, aimed at `endpoint`.
 pub async fn fetcher(endpoint: &str) -> AwsFetcher {
     AwsFetcher::from_sdk_config(&config(endpoint).await, Timeouts::default())
+}
+
+/// The lean fetcher (the extension's), aimed at `endpoint` for both
+/// services, with the same region and credentials.
+pub fn sigv4_fetcher(endpoint: &str) -> SigV4Fetcher {
+    let client = sidekey_cache::https::client(std::time::Duration::from_secs(1), 3)
+        .expect("the HTTPS client");
+    let credentials = sigv4::Credentials::new("test".into(), Zeroizing::new("test".into()), None);
+    let at = |service: &str| {
+        sigv4::Endpoint::new(service, "us-east-1", Some(endpoint)).expect("the endpoint")
+    };
+    SigV4Fetcher::new(
+        client,
+        &credentials,
+        at("secretsmanager"),
+        at("ssm"),
+        Timeouts::default(),
+    )
 }
 
 /// A Secrets Manager client for seeding.

@@ -1,0 +1,90 @@
+//! What both fetchers take from Lambda: the environment it sets (region,
+//! endpoint overrides, where credentials are) and the per-service
+//! deadlines, and why setting a fetcher up can fail.
+
+use std::time::Duration;
+
+use crate::config::or_default_deadline;
+use crate::https::HttpsError;
+
+/// Per-service deadlines of one operation, retries included. Each attempt,
+/// and each connect, gets half of it: a connection that accepts and never
+/// answers (a NAT gateway's forgotten flow, a pooled connection frozen with
+/// the environment) is given up in time for one retry on a fresh connection
+/// before the deadline. The cache enforces the same deadline around the
+/// call, so nothing outlives it whatever the fetcher does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Deadline of one Secrets Manager operation.
+    pub secrets_manager: Duration,
+    /// Deadline of one SSM operation.
+    pub ssm: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            secrets_manager: crate::DEFAULT_DEADLINE,
+            ssm: crate::DEFAULT_DEADLINE,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The connect timeout of the one client both services share.
+    pub fn connect(&self) -> Duration {
+        or_default_deadline(self.secrets_manager).min(or_default_deadline(self.ssm)) / 2
+    }
+}
+
+/// Why a fetcher could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// Neither `AWS_REGION` nor `AWS_DEFAULT_REGION` is set.
+    #[error("no AWS region: set AWS_REGION (Lambda sets it in every function)")]
+    NoRegion,
+    /// An endpoint is not a valid URL.
+    #[error("{0} is not a valid endpoint URL")]
+    BadEndpoint(&'static str),
+    /// Neither credentials nor a credentials endpoint are in the environment.
+    #[error(
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+         or AWS_CONTAINER_CREDENTIALS_FULL_URI (Lambda sets one or the other)"
+    )]
+    NoCredentials,
+    /// The HTTPS stack could not be built.
+    #[error(transparent)]
+    Https(#[from] HttpsError),
+}
+
+/// The parts of Lambda's environment a fetcher reads.
+pub(crate) struct Environment {
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub region: String,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`.
+    pub secrets_manager_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_SSM`, else `AWS_ENDPOINT_URL`.
+    pub ssm_url: Option<String>,
+}
+
+impl Environment {
+    /// Read it; a region is required.
+    pub fn read() -> Result<Self, SetupError> {
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .ok_or(SetupError::NoRegion)?;
+        let general = var("AWS_ENDPOINT_URL");
+        Ok(Self {
+            region,
+            secrets_manager_url: var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+                .or_else(|| general.clone()),
+            ssm_url: var("AWS_ENDPOINT_URL_SSM").or(general),
+        })
+    }
+}
+
+/// A variable, if set and not empty.
+pub(crate) fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
