@@ -54,6 +54,19 @@ where
     if added == 0 {
         return Err(HttpsError::NoRoots(found.errors.len()));
     }
+    client_trusting(roots, connect_timeout, max_idle)
+}
+
+/// [`client`] trusting `roots` instead of the system's (a private CA).
+pub fn client_trusting<B>(
+    roots: rustls::RootCertStore,
+    connect_timeout: Duration,
+    max_idle: usize,
+) -> Result<HttpsClient<B>, HttpsError>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+{
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider::aes_gcm()))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
