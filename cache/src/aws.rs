@@ -29,9 +29,7 @@ use zeroize::Zeroizing;
 use crate::config::or_default_deadline;
 use crate::fetch::BatchItem;
 use crate::https::HttpsError;
-use crate::protocol::{
-    designates, secret_record, tree_too_large, unreadable_answer, SecretParts, TREE_FRAME,
-};
+use crate::protocol::{designates, secret_record, unreadable_answer, SecretParts, Tree};
 use crate::upstream::{Environment, SetupError, Timeouts};
 use crate::{
     Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, PathRequest, Record, SecretRequest,
@@ -163,8 +161,7 @@ impl AwsFetcher {
     /// Every page of `GetParametersByPath`, merged; past a bound of
     /// [`TreeLimits`] it stops paging and answers the bound's error.
     async fn get_tree(&self, req: &PathRequest) -> Result<Record, Error> {
-        let mut list: Vec<Parameter> = Vec::new();
-        let mut bytes = TREE_FRAME;
+        let mut tree = Tree::new(&req.path, self.trees);
         let mut next: Option<String> = None;
         loop {
             let out = self
@@ -179,21 +176,11 @@ impl AwsFetcher {
                 .await
                 .map_err(classify)?;
             for p in out.parameters.unwrap_or_default() {
-                let p = parameter(p);
-                bytes += p.wire_size() + 1;
-                list.push(p);
-                if list.len() > self.trees.max_parameters {
-                    let what = format!("{} parameters", self.trees.max_parameters);
-                    return Err(tree_too_large(&req.path, &what));
-                }
-                if bytes > self.trees.max_bytes {
-                    let what = format!("{} bytes", self.trees.max_bytes);
-                    return Err(tree_too_large(&req.path, &what));
-                }
+                tree.push(parameter(p))?;
             }
             match out.next_token.filter(|t| !t.is_empty()) {
                 Some(token) => next = Some(token),
-                None => return Ok(Record::Parameters(list)),
+                None => return Ok(tree.into_record()),
             }
         }
     }

@@ -38,10 +38,10 @@ pub use answers::{
     batch_secret_values_answer, parameter_answer, parameters_answer, parameters_page,
 };
 
-pub(crate) use batch::ParametersWire;
 pub use batch::{
     batch_secret_values_body, parameters_body, tree_too_large, BatchEntry, TREE_FRAME,
 };
+pub(crate) use batch::{ParametersWire, Tree};
 
 /// The most of a service's error message kept (it ends up in logs and in
 /// error bodies; it names ids, never values, but need not be long).

@@ -33,11 +33,10 @@ use zeroize::Zeroizing;
 use crate::config::or_default_deadline;
 use crate::fetch::BatchItem;
 use crate::https::{self, HttpsClient};
-use crate::protocol::{self, tree_too_large, TREE_FRAME};
+use crate::protocol::{self, Tree};
 use crate::upstream::{var, Environment, SetupError, Timeouts};
 use crate::{
-    Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, PathRequest, Record, SecretRequest,
-    TreeLimits,
+    Error, ErrorKind, Fetch, Key, ParameterRequest, PathRequest, Record, SecretRequest, TreeLimits,
 };
 
 mod credentials;
@@ -391,8 +390,7 @@ impl SigV4Fetcher {
             #[serde(skip_serializing_if = "Option::is_none")]
             next_token: Option<&'a str>,
         }
-        let mut list: Vec<Parameter> = Vec::new();
-        let mut bytes = TREE_FRAME;
+        let mut tree = Tree::new(&req.path, self.trees);
         let mut next: Option<String> = None;
         loop {
             let input = Input {
@@ -407,20 +405,11 @@ impl SigV4Fetcher {
                 .await?;
             let (page, token) = protocol::parameters_page(&body)?;
             for p in page {
-                bytes += p.wire_size() + 1;
-                list.push(p);
-                if list.len() > self.trees.max_parameters {
-                    let what = format!("{} parameters", self.trees.max_parameters);
-                    return Err(tree_too_large(&req.path, &what));
-                }
-                if bytes > self.trees.max_bytes {
-                    let what = format!("{} bytes", self.trees.max_bytes);
-                    return Err(tree_too_large(&req.path, &what));
-                }
+                tree.push(p)?;
             }
             match token {
                 Some(token) => next = Some(token),
-                None => return Ok(Record::Parameters(list)),
+                None => return Ok(tree.into_record()),
             }
         }
     }

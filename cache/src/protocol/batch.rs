@@ -10,7 +10,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::ParameterWire;
-use crate::{Error, ErrorKind};
+use crate::{Error, ErrorKind, Parameter, Record, TreeLimits};
 
 /// `GetParametersByPath`'s answer with every page merged: the body a
 /// parameter tree is cached as.
@@ -63,6 +63,47 @@ pub fn tree_too_large(path: &str, what: &str) -> Error {
         format!("the parameters under {path} exceed {what}; read a narrower path"),
     )
     .with_code("ParameterTreeTooLarge")
+}
+
+/// A `GetParametersByPath` tree merged page by page, held within its
+/// [`TreeLimits`]: past either bound it is an error, never a partial tree.
+pub(crate) struct Tree<'a> {
+    path: &'a str,
+    limits: TreeLimits,
+    list: Vec<Parameter>,
+    bytes: usize,
+}
+
+impl<'a> Tree<'a> {
+    /// An empty tree under `path`.
+    pub fn new(path: &'a str, limits: TreeLimits) -> Self {
+        Self {
+            path,
+            limits,
+            list: Vec::new(),
+            bytes: TREE_FRAME,
+        }
+    }
+
+    /// Add a page's parameter; the bound's error once one is passed.
+    pub fn push(&mut self, p: Parameter) -> Result<(), Error> {
+        self.bytes += p.wire_size() + 1;
+        self.list.push(p);
+        if self.list.len() > self.limits.max_parameters {
+            let what = format!("{} parameters", self.limits.max_parameters);
+            return Err(tree_too_large(self.path, &what));
+        }
+        if self.bytes > self.limits.max_bytes {
+            let what = format!("{} bytes", self.limits.max_bytes);
+            return Err(tree_too_large(self.path, &what));
+        }
+        Ok(())
+    }
+
+    /// The whole tree.
+    pub fn into_record(self) -> Record {
+        Record::Parameters(self.list)
+    }
 }
 
 fn batch_error(id: &str, e: &Error) -> String {
