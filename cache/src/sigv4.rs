@@ -23,7 +23,7 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 pub use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
@@ -114,6 +114,7 @@ pub fn signed_request(
         .uri(endpoint.url.clone())
         .header(HOST, &host)
         .header(CONTENT_TYPE, "application/x-amz-json-1.1")
+        .header(USER_AGENT, concat!("sidekey/", env!("CARGO_PKG_VERSION")))
         .header("x-amz-target", target)
         .body(Full::new(Bytes::new()))
         .map_err(|e| invalid(&e))?;
@@ -237,12 +238,16 @@ impl SigV4Fetcher {
             }
         };
         let client = https::client(timeouts.connect(), max_idle)?;
+        let host = |service: &str| match lambda.fips {
+            true => format!("{service}-fips"),
+            false => service.to_owned(),
+        };
         let secrets = Endpoint::new(
-            "secretsmanager",
+            &host("secretsmanager"),
             &lambda.region,
             lambda.secrets_manager_url.as_deref(),
         )?;
-        let ssm = Endpoint::new("ssm", &lambda.region, lambda.ssm_url.as_deref())?;
+        let ssm = Endpoint::new(&host("ssm"), &lambda.region, lambda.ssm_url.as_deref())?;
         Ok(Self::build(client, credentials, secrets, ssm, timeouts))
     }
 
@@ -510,5 +515,11 @@ mod tests {
         assert!(auth.contains("/us-east-1/ssm/aws4_request"), "{auth}");
         assert_eq!(r.headers()["x-amz-target"], "AmazonSSM.GetParameter");
         assert_eq!(r.headers()["host"], "127.0.0.1:5000");
+        assert!(r.headers()["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("sidekey/"));
+        // Sent but not signed: aws-sigv4 leaves it out, as proxies rewrite it.
+        assert!(!auth.contains("user-agent"), "{auth}");
     }
 }

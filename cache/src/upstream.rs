@@ -66,6 +66,8 @@ pub(crate) struct Environment {
     pub secrets_manager_url: Option<String>,
     /// `AWS_ENDPOINT_URL_SSM`, else `AWS_ENDPOINT_URL`.
     pub ssm_url: Option<String>,
+    /// `AWS_USE_FIPS_ENDPOINT=true`: the services' FIPS endpoints.
+    pub fips: bool,
 }
 
 impl Environment {
@@ -80,6 +82,7 @@ impl Environment {
             secrets_manager_url: var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
                 .or_else(|| general.clone()),
             ssm_url: var("AWS_ENDPOINT_URL_SSM").or(general),
+            fips: var("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sidekey_tests::aws;
 use sidekey_tests::client::get;
-use sidekey_tests::lambda::{bin, Lambda, Options};
+use sidekey_tests::lambda::{bin, vars, Lambda, Options};
 use sidekey_tests::moto::Moto;
 use sidekey_tests::proxy::Proxy;
 use sidekey_tests::stub::Stub;
@@ -294,32 +294,54 @@ async fn bad_configuration_is_reported_through_init_error() {
         ("PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "sometimes"),
     ];
     for (var, value) in cases {
-        let mut lambda = Lambda::start(Options {
-            aws_endpoint: "http://127.0.0.1:9".into(),
-            extension_env: vec![(var.into(), value.into())],
-            record_init_errors: true,
-            ..Options::default()
-        })
-        .await;
-        let status = lambda
-            .extension
-            .wait_timeout(Duration::from_secs(5))
-            .expect("sidekey exits on a bad configuration");
-        assert!(!status.success());
-        let recorded = lambda.front.as_ref().unwrap().recorded();
-        assert_eq!(recorded.len(), 1, "one init/error for {var}");
-        let r = &recorded[0];
-        let error_type = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "lambda-extension-function-error-type")
-            .map(|(_, v)| v.as_str());
-        assert_eq!(error_type, Some("Extension.ConfigError"));
-        let body: Value = serde_json::from_slice(&r.body).unwrap();
-        let message = body["errorMessage"].as_str().unwrap();
+        let (message, logs) = init_error(&[(var, value)]).await;
         assert!(message.starts_with(var), "{message}");
-        assert!(lambda.extension.logs().contains(var));
+        assert!(logs.contains(var));
     }
+    // What Lambda always sets, missing: the fetcher cannot be set up, and
+    // INIT says which variable, rather than every read failing later.
+    let no_region = [("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "")];
+    let (message, _) = init_error(&no_region).await;
+    assert!(message.contains("AWS_REGION"), "{message}");
+    let (message, _) = init_error(&[("AWS_ACCESS_KEY_ID", "")]).await;
+    assert!(
+        message.contains("AWS_ACCESS_KEY_ID")
+            && message.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        "{message}"
+    );
+}
+
+/// Start the extension with `env` over the harness's environment; it must
+/// exit with one `Extension.ConfigError` init error. Its message and the
+/// extension's logs.
+async fn init_error(env: &[(&str, &str)]) -> (String, String) {
+    let var = env[0].0;
+    let mut lambda = Lambda::start(Options {
+        aws_endpoint: "http://127.0.0.1:9".into(),
+        extension_env: vars(env),
+        record_init_errors: true,
+        ..Options::default()
+    })
+    .await;
+    let Some(status) = lambda.extension.wait_timeout(Duration::from_secs(5)) else {
+        panic!(
+            "sidekey did not exit with {env:?}: {}",
+            lambda.extension.logs()
+        )
+    };
+    assert!(!status.success());
+    let recorded = lambda.front.as_ref().unwrap().recorded();
+    assert_eq!(recorded.len(), 1, "one init/error for {var}");
+    let r = &recorded[0];
+    let error_type = r
+        .headers
+        .iter()
+        .find(|(k, _)| k == "lambda-extension-function-error-type")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(error_type, Some("Extension.ConfigError"), "{var}");
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    let message = body["errorMessage"].as_str().unwrap().to_owned();
+    (message, lambda.extension.logs())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
