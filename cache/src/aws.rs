@@ -298,12 +298,15 @@ impl Fetch for AwsFetcher {
     }
 }
 
-/// Whether the caller's `id` (name, full ARN or partial ARN) is this secret.
 fn epoch(d: &DateTime) -> f64 {
     // Millisecond precision, as the services put it on the wire.
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
+/// Credentials the way Lambda provides them: the function's role in
+/// environment variables, or else the container endpoint that Lambda
+/// SnapStart functions use after a restore. Cached and refreshed ahead of
+/// expiry by the SDK's identity cache.
 fn lambda_credentials(http: &SharedHttpClient) -> SharedCredentialsProvider {
     let container = ProviderConfig::empty()
         .with_http_client(http.clone())

@@ -47,7 +47,7 @@ pub use credentials::{ContainerEndpoint, Credentials};
 /// The client both services (and the credentials endpoint) are called with.
 pub type Client = HttpsClient<Full<Bytes>>;
 
-/// The largest answer read: a secret is at most 64 KiB, base64 makes a
+/// The largest service answer read: a secret is at most 64 KiB, base64 makes a
 /// binary one 88 KiB; 20 of them in a batch, plus the envelope.
 const MAX_ANSWER: usize = 2 * 1024 * 1024;
 
@@ -145,19 +145,21 @@ pub fn signed_request(
     Ok(request)
 }
 
-/// Send `request` and read the whole answer: its status and its body, in a
-/// buffer wiped on drop (it may hold a value). Failures to connect or to
-/// read are [`ErrorKind::Connection`].
+/// Send `request` and read the whole answer, at most `limit` bytes of it:
+/// its status and its body, in a buffer wiped on drop (it may hold a value
+/// or credentials). Failures to connect or to read are
+/// [`ErrorKind::Connection`].
 pub async fn exchange(
     client: &Client,
     request: Request<Full<Bytes>>,
+    limit: usize,
 ) -> Result<(u16, Zeroizing<Vec<u8>>), Error> {
     let response = client
         .request(request)
         .await
         .map_err(|e| Error::new(ErrorKind::Connection, error_chain(&e)))?;
     let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
+    let body = Limited::new(response.into_body(), limit)
         .collect()
         .await
         .map_err(|e| Error::new(ErrorKind::Connection, error_chain(&*e)))?
@@ -324,7 +326,7 @@ impl SigV4Fetcher {
                     &identity,
                     body.clone(),
                 )?;
-                exchange(&self.client, request).await
+                exchange(&self.client, request, MAX_ANSWER).await
             };
             let outcome = match tokio::time::timeout(bound, once).await {
                 Ok(Ok((status, body))) if (200..300).contains(&status) => return Ok(body),

@@ -24,6 +24,10 @@ pub use sidekey_cache::sigv4::Credentials;
 
 use super::client::HttpClient;
 
+/// The largest answer read: a secret is at most 64 KiB, base64 makes a
+/// binary one 88 KiB, plus the envelope.
+const MAX_ANSWER: usize = 256 * 1024;
+
 /// Why a fetcher could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -110,14 +114,15 @@ impl SigV4Fetcher {
             &self.identity,
             body,
         )?;
-        let (status, body) = tokio::time::timeout(self.timeout, exchange(&self.client, request))
-            .await
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::Timeout,
-                    format!("no answer within {:?}", self.timeout),
-                )
-            })??;
+        let (status, body) =
+            tokio::time::timeout(self.timeout, exchange(&self.client, request, MAX_ANSWER))
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        format!("no answer within {:?}", self.timeout),
+                    )
+                })??;
         if (200..300).contains(&status) {
             protocol::secret_value_answer(&body)
         } else {

@@ -18,6 +18,7 @@ pub(crate) fn designates(id: &str, name: Option<&str>, arn: Option<&str>) -> boo
     Some(id) == name
         || Some(id) == arn
         || arn.is_some_and(|arn| {
+            // A partial ARN lacks the 6-character random suffix "-AbCdEf".
             arn.strip_prefix(id)
                 .is_some_and(|rest| rest.len() == 7 && rest.starts_with('-'))
         })

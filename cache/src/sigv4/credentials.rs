@@ -11,7 +11,7 @@ use aws_smithy_types::date_time::{DateTime, Format};
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -194,21 +194,13 @@ async fn fetch_container(
         value.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    let response = client
-        .request(request)
+    let (status, body) = super::exchange(client, request, MAX_ANSWER)
         .await
-        .map_err(|e| failed(&super::error_chain(&e)))?;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|_| failed("the answer could not be read"))?
-        .to_bytes();
-    let body = Zeroizing::new(Vec::from(body));
-    if !status.is_success() {
+        .map_err(|e| failed(e.message()))?;
+    if !(200..300).contains(&status) {
         return Err(Error::new(
-            ErrorKind::from_status(status.as_u16()),
-            format!("container credentials endpoint: HTTP {}", status.as_u16()),
+            ErrorKind::from_status(status),
+            format!("container credentials endpoint: HTTP {status}"),
         ));
     }
     let answer: ContainerAnswer =
