@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use sidekey_cache::Fetch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +35,9 @@ use tokio_io_timeout::TimeoutStream;
 
 use crate::api::Api;
 use crate::error::ApiError;
+
+mod header_timer;
+use header_timer::HeaderTimer;
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,12 +123,17 @@ fn serve_connection<F: Fetch>(
 ) -> impl hyper_util::server::graceful::GracefulConnection {
     let mut stream = TimeoutStream::new(stream);
     stream.set_write_timeout(Some(WRITE_STALL));
+    // Each request's future needs an owned handle on the API. Cloning the
+    // shared `Arc` per request would pass its count's cache line between
+    // the workers on every request; a handle of the connection's own is
+    // cloned instead, its count touched only by the worker running it.
+    let api = Arc::new(api);
     let service = service_fn(move |req| {
         let api = Arc::clone(&api);
         async move { Ok::<_, Infallible>(api.handle(&req).await) }
     });
     http1::Builder::new()
-        .timer(TokioTimer::new())
+        .timer(HeaderTimer::default())
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(Box::pin(stream)), service)
 }
