@@ -7,7 +7,6 @@ use serde::Serialize;
 
 #[derive(Default, Debug)]
 pub(crate) struct Counters {
-    pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub stale: AtomicU64,
     pub refreshes: AtomicU64,
@@ -48,9 +47,10 @@ pub struct Metrics {
 }
 
 impl Counters {
-    pub fn snapshot(&self, entries: usize, bytes: usize) -> Metrics {
+    /// The counters with the figures kept under the cache's lock.
+    pub fn snapshot(&self, hits: u64, entries: usize, bytes: usize) -> Metrics {
         Metrics {
-            hits: self.hits.load(Relaxed),
+            hits,
             misses: self.misses.load(Relaxed),
             stale: self.stale.load(Relaxed),
             refreshes: self.refreshes.load(Relaxed),

@@ -69,10 +69,14 @@ impl<F: Fetch> Api<F> {
     }
 
     async fn read(&self, read: Read) -> Result<Response<Full<Bytes>>, ApiError> {
-        let value = if read.refresh_now {
-            self.cache.refresh_now(&read.key).await?
-        } else {
-            self.cache.get(&read.key).await?
+        let value = match (read.refresh_now, &read.field) {
+            (true, _) => self.cache.refresh_now(&read.key).await?,
+            (false, Some(_)) => self.cache.get(&read.key).await?,
+            // The hot path: only the body is needed, not the value.
+            (false, None) => {
+                let body = self.cache.get_with(&read.key, |v| v.body()).await?;
+                return Ok(json_response(StatusCode::OK, body));
+            }
         };
         let body = match read.field {
             None => value.body(),

@@ -131,7 +131,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         // The ordinary reads start now (their flights run meanwhile).
         for (plan, key) in plans.iter_mut().zip(&keys) {
             if plan.is_none() {
-                *plan = Some(self.plan(key, Mode::Cached));
+                *plan = Some(self.plan(key, Mode::Cached, Arc::clone));
             }
         }
         let batch_deadline = began + inner.config.deadline(kind) / 2;

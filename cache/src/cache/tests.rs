@@ -306,6 +306,43 @@ async fn lru_evicts_least_recently_read() {
 }
 
 #[tokio::test]
+async fn repeated_reads_of_the_newest_keep_the_lru_order() {
+    // A hit on the most recently used value skips the LRU move: the order
+    // must come out as if it had been moved.
+    let (cache, fetch, _clock) = cache_with(CacheConfig {
+        max_entries: 3,
+        ..CacheConfig::default()
+    });
+    for id in ["a", "b", "c", "d"] {
+        fetch.set(id, id);
+    }
+    for id in ["a", "b", "c", "c", "c", "a", "a", "d"] {
+        cache.get(&Key::secret(id)).await.unwrap();
+    }
+    assert!(cache.contains(&Key::secret("a")));
+    assert!(
+        !cache.contains(&Key::secret("b")),
+        "b was least recently used"
+    );
+    assert!(cache.contains(&Key::secret("c")));
+    assert_eq!(cache.metrics().hits, 4);
+}
+
+#[tokio::test]
+async fn get_with_takes_from_the_value_on_a_miss_and_a_hit() {
+    let (cache, fetch, _clock) = cache();
+    fetch.set("k", "v1");
+    let key = Key::secret("k");
+    let miss = cache.get_with(&key, |v| v.body()).await.unwrap();
+    let hit = cache.get_with(&key, |v| v.body()).await.unwrap();
+    let whole = cache.get(&key).await.unwrap();
+    assert_eq!(miss, whole.body());
+    assert_eq!(hit, whole.body());
+    let m = cache.metrics();
+    assert_eq!((m.hits, m.misses, m.upstream_calls), (2, 1, 1));
+}
+
+#[tokio::test]
 async fn byte_bound_evicts_and_values_are_dropped() {
     let big = "x".repeat(4096);
     let (cache, fetch, _clock) = cache_with(CacheConfig {
