@@ -16,10 +16,15 @@ pub struct Results {
     pub measure_secs: f64,
     /// Rounds per load point (the report shows the median round).
     pub rounds: usize,
+    /// Rounds per load point under wrk (floor and sidekey back to back).
+    pub wrk_rounds: usize,
     /// Bytes of the JSON body both servers answer in the load runs.
     pub body_bytes: usize,
     /// Load runs, floor and sidekey, per connection count.
     pub load: Vec<LoadPoint>,
+    /// sidekey against the floor round by round under wrk, per connection
+    /// count: what the throughput and latency targets read.
+    pub paired: Vec<Paired>,
     /// Upstream traffic while the load ran.
     pub hot_path: HotPath,
     /// Concurrent cold reads of one secret.
@@ -64,6 +69,52 @@ pub struct LoadPoint {
     pub server_cpu_us: f64,
     /// The client's CPU time per request, in microseconds.
     pub client_cpu_us: f64,
+}
+
+/// sidekey's figures as multiples of the floor's, each round's pair (run
+/// back to back, so both met the same machine weather) taken on its own.
+/// The median of those ratios moves far less with a shared machine's
+/// swings than the ratio of the two medians.
+#[derive(Clone, Debug, Serialize)]
+pub struct Paired {
+    /// Concurrent keep-alive connections.
+    pub conns: usize,
+    /// Pairs measured.
+    pub rounds: usize,
+    /// Median of the rounds' sidekey / floor req/s.
+    pub rps_ratio: f64,
+    /// The lowest round's.
+    pub rps_ratio_min: f64,
+    /// The highest round's.
+    pub rps_ratio_max: f64,
+    /// Median of the rounds' sidekey / floor p50.
+    pub p50_ratio: f64,
+}
+
+impl Paired {
+    /// The wrk rounds of `conns` in `rounds`, paired in the order they ran
+    /// (each floor run with the sidekey run after it).
+    pub fn of(conns: usize, rounds: &[LoadPoint]) -> Option<Paired> {
+        let runs = |server| {
+            rounds
+                .iter()
+                .filter(move |p| p.client == "wrk" && p.server == server && p.conns == conns)
+        };
+        let pairs: Vec<(&LoadPoint, &LoadPoint)> = runs("floor").zip(runs("sidekey")).collect();
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let rps: Vec<f64> = pairs.iter().map(|(f, s)| s.rps / f.rps).collect();
+        Some(Paired {
+            conns,
+            rounds: pairs.len(),
+            rps_ratio: median(rps.clone())?,
+            rps_ratio_min: rps.iter().copied().fold(f64::INFINITY, f64::min),
+            rps_ratio_max: rps.iter().copied().fold(0.0, f64::max),
+            p50_ratio: median(pairs.iter().map(|(f, s)| s.p50_us / f.p50_us).collect())?,
+        })
+    }
 }
 
 impl LoadPoint {
@@ -220,13 +271,24 @@ impl Results {
             .find(|p| p.client == client && p.server == server && p.conns == conns)
     }
 
-    /// sidekey's throughput as a share of the floor's at `conns`.
-    pub fn rps_ratio(&self, conns: usize) -> Option<f64> {
-        Some(self.point("sidekey", conns)?.rps / self.point("floor", conns)?.rps)
+    /// The paired wrk rounds at `conns`.
+    pub fn paired(&self, conns: usize) -> Option<&Paired> {
+        self.paired.iter().find(|p| p.conns == conns)
     }
 
-    /// sidekey's median latency as a multiple of the floor's at `conns`.
+    /// sidekey's throughput as a share of the floor's at `conns`: the
+    /// median of the paired wrk rounds where this run has them.
+    pub fn rps_ratio(&self, conns: usize) -> Option<f64> {
+        self.paired(conns).map(|p| p.rps_ratio).or_else(|| {
+            Some(self.point("sidekey", conns)?.rps / self.point("floor", conns)?.rps)
+        })
+    }
+
+    /// sidekey's median latency as a multiple of the floor's at `conns`,
+    /// read as [`rps_ratio`](Self::rps_ratio) is.
     pub fn p50_ratio(&self, conns: usize) -> Option<f64> {
-        Some(self.point("sidekey", conns)?.p50_us / self.point("floor", conns)?.p50_us)
+        self.paired(conns).map(|p| p.p50_ratio).or_else(|| {
+            Some(self.point("sidekey", conns)?.p50_us / self.point("floor", conns)?.p50_us)
+        })
     }
 }

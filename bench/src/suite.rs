@@ -21,7 +21,9 @@ use sidekey_tests::proxy::Proxy;
 
 use crate::load::{self, Conn, Target};
 use crate::machine::Machine;
-use crate::results::{Cold, HotPath, LoadPoint, ReadCost, Resident, Results, Rss, Sizes, Startup};
+use crate::results::{
+    Cold, HotPath, LoadPoint, Paired, ReadCost, Resident, Results, Rss, Sizes, Startup,
+};
 
 /// How long to run.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +36,10 @@ pub struct Settings {
     /// report takes the median round, so one slow stretch of a shared
     /// machine does not decide a ratio.
     pub rounds: usize,
+    /// Rounds of the wrk runs, whose per-round ratios the targets read:
+    /// more than `rounds`, as a shared machine's speed swings by a fifth
+    /// between rounds and the median of the paired ratios needs several.
+    pub wrk_rounds: usize,
     /// Sequential reads per function-side path (the service-each-time paths
     /// make a tenth of these).
     pub reads: usize,
@@ -46,6 +52,7 @@ impl Settings {
             warmup: Duration::from_secs(1),
             measure: Duration::from_secs(3),
             rounds: 3,
+            wrk_rounds: 9,
             reads: 20_000,
         }
     }
@@ -56,6 +63,7 @@ impl Settings {
             warmup: Duration::from_millis(200),
             measure: Duration::from_millis(800),
             rounds: 1,
+            wrk_rounds: 1,
             reads: 1_000,
         }
     }
@@ -117,6 +125,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         skipped.push("wrk (Debian's package wrk): not installed; run bench/run.sh".to_owned());
     }
     let mut points = Vec::new();
+    let mut paired = Vec::new();
     for conns in CONNS {
         let mut rounds: Vec<LoadPoint> = Vec::new();
         for _ in 0..settings.rounds {
@@ -142,8 +151,10 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
                     client_cpu_us: per(crate::wrk::process_cpu(std::process::id()) - own),
                 });
             }
+        }
+        for _ in 0..settings.wrk_rounds.max(1) {
             if !with_wrk {
-                continue;
+                break;
             }
             for (server, target, pid) in servers {
                 let cpu = crate::wrk::process_cpu(pid);
@@ -175,6 +186,13 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
                     client_cpu_us: r.client_cpu_us,
                 });
             }
+        }
+        if let Some(p) = Paired::of(conns, &rounds) {
+            eprintln!(
+                "    wrk {conns:>2} conns, sidekey / floor per round: req/s median {:.3} (min {:.3}, max {:.3}), p50 median {:.3} ({} rounds)",
+                p.rps_ratio, p.rps_ratio_min, p.rps_ratio_max, p.p50_ratio, p.rounds
+            );
+            paired.push(p);
         }
         for client in ["hyper", "wrk"] {
             for (server, _, _) in servers {
@@ -240,8 +258,10 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         started_unix,
         measure_secs: settings.measure.as_secs_f64(),
         rounds: settings.rounds,
+        wrk_rounds: settings.wrk_rounds,
         body_bytes: body.len(),
         load: points,
+        paired,
         hot_path,
         cold,
         startup,
