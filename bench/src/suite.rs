@@ -113,7 +113,11 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
     let floor_target = Target {
         addr: floor.addr,
         path: hot.path.clone(),
-        token: None,
+        // The same request bytes as sidekey gets, token header included:
+        // parsing it is part of what any server of this API does per
+        // request (hyper allocates a custom header's name), so the floor
+        // pays for it too. The floor does not check it.
+        token: hot.token.clone(),
     };
     let before = metrics(&hot).await;
     let servers = [
