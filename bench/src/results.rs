@@ -279,9 +279,9 @@ impl Results {
     /// sidekey's throughput as a share of the floor's at `conns`: the
     /// median of the paired wrk rounds where this run has them.
     pub fn rps_ratio(&self, conns: usize) -> Option<f64> {
-        self.paired(conns).map(|p| p.rps_ratio).or_else(|| {
-            Some(self.point("sidekey", conns)?.rps / self.point("floor", conns)?.rps)
-        })
+        self.paired(conns)
+            .map(|p| p.rps_ratio)
+            .or_else(|| Some(self.point("sidekey", conns)?.rps / self.point("floor", conns)?.rps))
     }
 
     /// sidekey's median latency as a multiple of the floor's at `conns`,
