@@ -44,8 +44,8 @@ pub enum SetupError {
     /// Neither `AWS_REGION` nor `AWS_DEFAULT_REGION` is set.
     #[error("no AWS region: set AWS_REGION (Lambda sets it in every function)")]
     NoRegion,
-    /// An endpoint is not a valid URL.
-    #[error("{0} is not a valid endpoint URL")]
+    /// An endpoint is not a valid URL: the variable that held it.
+    #[error("{0} is not a valid endpoint URL (one with http:// or https:// and a host)")]
     BadEndpoint(&'static str),
     /// Neither credentials nor a credentials endpoint are in the environment.
     #[error(
@@ -71,23 +71,63 @@ pub(crate) struct Environment {
 }
 
 impl Environment {
-    /// Read it; a region is required.
+    /// Read it; a region is required, and an endpoint override must be a
+    /// URL (checked here, where the variable's name is known).
     pub fn read() -> Result<Self, SetupError> {
         let region = var("AWS_REGION")
             .or_else(|| var("AWS_DEFAULT_REGION"))
             .ok_or(SetupError::NoRegion)?;
-        let general = var("AWS_ENDPOINT_URL");
+        let endpoint = |name| var(name).map(|url| endpoint_url(name, url)).transpose();
+        let general = endpoint("AWS_ENDPOINT_URL")?;
         Ok(Self {
             region,
-            secrets_manager_url: var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            secrets_manager_url: endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER")?
                 .or_else(|| general.clone()),
-            ssm_url: var("AWS_ENDPOINT_URL_SSM").or(general),
+            ssm_url: endpoint("AWS_ENDPOINT_URL_SSM")?.or(general),
             fips: var("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
+    }
+}
+
+/// `url`, the value of the variable `name`, if it is an absolute http(s)
+/// URL. `localhost:4566`, a common slip, would otherwise fail every read
+/// later, far from its cause.
+fn endpoint_url(name: &'static str, url: String) -> Result<String, SetupError> {
+    let uri: http::Uri = url.parse().map_err(|_| SetupError::BadEndpoint(name))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(url),
+        _ => Err(SetupError::BadEndpoint(name)),
     }
 }
 
 /// A variable, if set and not empty.
 pub(crate) fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_override_must_be_an_http_url() {
+        let ok = |u: &str| endpoint_url("V", u.to_owned()).is_ok();
+        assert!(ok("http://127.0.0.1:4566"));
+        assert!(ok(
+            "https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com/"
+        ));
+        for bad in [
+            "localhost:4566",
+            "127.0.0.1",
+            "ftp://host/",
+            "http://",
+            "not a url",
+        ] {
+            let e = endpoint_url("AWS_ENDPOINT_URL_SSM", bad.to_owned()).unwrap_err();
+            assert!(
+                e.to_string().starts_with("AWS_ENDPOINT_URL_SSM"),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

@@ -309,6 +309,10 @@ async fn bad_configuration_is_reported_through_init_error() {
             && message.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
         "{message}"
     );
+    // An endpoint override without its scheme names its variable.
+    let var = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+    let (message, _) = init_error(&[(var, "localhost:4566")]).await;
+    assert!(message.contains(var), "{message}");
 }
 
 /// Start the extension with `env` over the harness's environment; it must
