@@ -34,7 +34,7 @@ use crate::config::or_default_deadline;
 use crate::fetch::BatchItem;
 use crate::https::{self, HttpsClient};
 use crate::protocol::{self, Tree};
-use crate::upstream::{var, Environment, SetupError, Timeouts};
+use crate::upstream::{endpoint_uri, var, Environment, SetupError, Timeouts};
 use crate::{
     Error, ErrorKind, Fetch, Key, ParameterRequest, PathRequest, Record, SecretRequest, TreeLimits,
 };
@@ -80,9 +80,7 @@ impl Endpoint {
             "amazonaws.com"
         };
         let url = match url {
-            Some(u) => u
-                .parse()
-                .map_err(|_| SetupError::BadEndpoint("the endpoint"))?,
+            Some(u) => endpoint_uri(u).ok_or(SetupError::BadEndpoint("the endpoint"))?,
             None => format!("https://{host}.{region}.{domain}/")
                 .parse()
                 .map_err(|_| SetupError::BadEndpoint("AWS_REGION"))?,
@@ -492,6 +490,7 @@ mod tests {
             ("http://127.0.0.1:5000/", "eu-west-1")
         );
         assert!(Endpoint::new("ssm", "eu west", None).is_err());
+        assert!(Endpoint::new("ssm", "eu-west-1", Some("localhost:4566")).is_err());
     }
 
     #[test]

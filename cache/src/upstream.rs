@@ -89,14 +89,23 @@ impl Environment {
     }
 }
 
-/// `url`, the value of the variable `name`, if it is an absolute http(s)
-/// URL. `localhost:4566`, a common slip, would otherwise fail every read
-/// later, far from its cause.
+/// `url`, the value of the variable `name`, if it is an endpoint URL
+/// ([`endpoint_uri`]): checked here, where the variable's name is known.
 fn endpoint_url(name: &'static str, url: String) -> Result<String, SetupError> {
-    let uri: http::Uri = url.parse().map_err(|_| SetupError::BadEndpoint(name))?;
+    match endpoint_uri(&url) {
+        Some(_) => Ok(url),
+        None => Err(SetupError::BadEndpoint(name)),
+    }
+}
+
+/// `url` parsed, if it can be an endpoint: absolute, http or https, with a
+/// host. `localhost:4566`, a common slip, parses as a URI but would fail
+/// every read later, far from its cause.
+pub(crate) fn endpoint_uri(url: &str) -> Option<http::Uri> {
+    let uri: http::Uri = url.parse().ok()?;
     match (uri.scheme_str(), uri.authority()) {
-        (Some("http" | "https"), Some(_)) => Ok(url),
-        _ => Err(SetupError::BadEndpoint(name)),
+        (Some("http" | "https"), Some(_)) => Some(uri),
+        _ => None,
     }
 }
 
