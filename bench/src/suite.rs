@@ -156,10 +156,8 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
                 });
             }
         }
-        for _ in 0..settings.wrk_rounds.max(1) {
-            if !with_wrk {
-                break;
-            }
+        let wrk_rounds = if with_wrk { settings.wrk_rounds } else { 0 };
+        for _ in 0..wrk_rounds {
             for (server, target, pid) in servers {
                 let cpu = crate::wrk::process_cpu(pid);
                 let target = target.clone();
