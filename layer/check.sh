@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Checks a built layer zip the way Lambda will see it: unpacked,
 # extensions/sidekey must exist with mode 0755, be an ELF64 for the
-# architecture, need no glibc symbol version above 2.26 (Amazon Linux 2),
-# the zip must stay under 4 MB, and the binary must start: outside Lambda, a
-# bad configuration must make it print an init error naming the variable
-# and exit non-zero (inside Lambda it also reports it through /init/error).
+# architecture, need no glibc symbol version above 2.26 (Amazon Linux 2)
+# and no libm, the zip must stay under 4 MB, and the binary must start:
+# outside Lambda, a bad configuration must make it print an init error
+# naming the variable and exit non-zero (inside Lambda it also reports it
+# through /init/error).
 # The arm64 binary is started under qemu-user.
 #
 #   layer/check.sh [x86_64|arm64] [ZIP]   default: x86_64, target/layer/sidekey-layer-ARCH.zip
@@ -90,6 +91,15 @@ ok "ELF64 $machine"
 
 floor="$(checked_floor "$bin")"
 ok "glibc floor GLIBC_$floor <= $GLIBC_CEILING"
+
+# No libm.so.6: the binary defines the one math function it calls
+# (extension/src/math.rs); loading libm would cost every sandbox ~0.45 MiB.
+needed="$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+[ -n "$needed" ] || fail "no NEEDED libraries found (not a dynamically linked binary?)"
+case " $needed" in
+  *" libm.so"*) fail "the binary needs libm ($needed): which math symbol is undefined? nm -D --undefined-only" ;;
+esac
+ok "needs $needed(no libm)"
 
 # Start it with a bad port outside Lambda (no AWS_LAMBDA_RUNTIME_API): it must
 # fail fast, on stderr, naming the variable. `env -i` keeps the caller's

@@ -19,6 +19,7 @@ Dependencies point down this list; no module imports one above it.
 * `ids`: what an id may be.
 * `error`: the one error type and its one mapping to HTTP statuses.
 * `logging`: `tracing` set up from the configured level.
+* `math`: the C `pow` the binary links, so it needs no `libm.so.6`.
 
 See `docs/architecture.md` for the data flow and the HTTP contract.
 */
@@ -31,6 +32,7 @@ mod error;
 mod ids;
 pub mod lifecycle;
 mod logging;
+mod math;
 mod request;
 mod server;
 
