@@ -26,7 +26,6 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use sidekey_cache::Fetch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -36,7 +35,9 @@ use tokio_io_timeout::TimeoutStream;
 use crate::api::Api;
 use crate::error::ApiError;
 
+mod drain;
 mod header_timer;
+use drain::Drain;
 use header_timer::HeaderTimer;
 
 /// How long a client may take to send a request's headers.
@@ -60,12 +61,12 @@ pub(crate) async fn serve<F: Fetch>(
     max_connections: usize,
     shutdown: impl Future<Output = Duration>,
 ) {
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
     let permits = Arc::new(Semaphore::new(max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
     let mut backoff = ACCEPT_BACKOFF.0;
     tokio::pin!(shutdown);
-    let drain = loop {
+    let budget = loop {
         let accepted = tokio::select! {
             budget = &mut shutdown => break budget,
             accepted = listener.accept() => accepted,
@@ -93,9 +94,9 @@ pub(crate) async fn serve<F: Fetch>(
         match Arc::clone(&permits).try_acquire_owned() {
             Ok(permit) => {
                 let conn = serve_connection(stream, Arc::clone(&api));
-                let conn = graceful.watch(conn);
+                let drain = drain.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    let _ = drain.watch(conn).await;
                     drop(permit);
                 });
             }
@@ -108,11 +109,14 @@ pub(crate) async fn serve<F: Fetch>(
         }
     };
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
+    drain.start();
+    // Every connection holds a permit until it has closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(budget, permits.acquire_many(all))
         .await
         .is_err()
     {
-        tracing::warn!("in-flight requests did not finish within {drain:?}");
+        tracing::warn!("in-flight requests did not finish within {budget:?}");
     }
 }
 
