@@ -12,7 +12,12 @@ pub(crate) fn check(id: &str) -> Result<(), String> {
     if id.len() > MAX_ID_LEN {
         return Err(format!("longer than {MAX_ID_LEN} bytes"));
     }
-    if id.chars().any(char::is_control) {
+    // The control characters are C0, DEL and C1; only C1 needs decoding.
+    let control = match id.is_ascii() {
+        true => id.bytes().any(|b| b.is_ascii_control()),
+        false => id.chars().any(char::is_control),
+    };
+    if control {
         return Err("contains control characters".into());
     }
     Ok(())

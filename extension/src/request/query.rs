@@ -20,7 +20,12 @@ pub(super) fn bad(message: String) -> ApiError {
 /// Strict percent-decoding to UTF-8.
 pub(super) fn decode(raw: &str) -> Result<Cow<'_, str>, String> {
     let bytes = raw.as_bytes();
-    let mut i = 0;
+    let Some(first) = bytes.iter().position(|&b| b == b'%') else {
+        // Nothing encoded (the usual id): the text as it is, already UTF-8,
+        // without decoding and validating it again.
+        return Ok(Cow::Borrowed(raw));
+    };
+    let mut i = first;
     while let Some(p) = bytes[i..].iter().position(|&b| b == b'%') {
         let at = i + p;
         let hex = bytes

@@ -62,6 +62,13 @@ fn v1_path_is_decoded() {
     assert_eq!(r.key.id(), "app/api/key");
     let r = read("/v1/plain/with/slashes");
     assert_eq!(r.key.id(), "plain/with/slashes");
+    // Nothing to decode in the path, some in the query: each as it is.
+    let r = read("/v1/caf%C3%A9?versionStage=st%C3%A4ge");
+    assert_eq!(r.key.id(), "café");
+    let Key::Secret(SecretRequest { version_stage, .. }) = r.key else {
+        panic!("not a secret: {:?}", r.key);
+    };
+    assert_eq!(version_stage.as_deref(), Some("stäge"));
 }
 
 #[test]
@@ -146,6 +153,9 @@ fn bad_requests_name_the_problem() {
         ("/secretsmanager/get?secretId=a%zz", "percent-encoding"),
         ("/secretsmanager/get?secretId=a%", "percent-encoding"),
         ("/secretsmanager/get?secretId=a%00b", "control"),
+        ("/secretsmanager/get?secretId=a%7Fb", "control"),
+        // U+0085 (NEL), a C1 control, among other non-ASCII text.
+        ("/secretsmanager/get?secretId=caf%C3%A9%C2%85", "control"),
         ("/secretsmanager/get?secretId=%ff%fe", "UTF-8"),
         (
             "/secretsmanager/get?secretId=a&refreshNow=yes",
