@@ -6,9 +6,10 @@
 //! Why not the AWS SDK (still available, feature `aws-sdk`): the extension
 //! needs five operations of two services and what Lambda provides for
 //! credentials. With the SDK, trimmed as far as it goes, the extension's
-//! binary was 5.96 MB and its idle RSS 6.9 MB; this fetcher makes them
-//! 3.6 MB and 5.4 MB (bench/REPORT.md, issue 14), in every sandbox, and
-//! the edge function ships the same code in its 1 MB zip.
+//! binary was 5.96 MB and its idle RSS 6.9 MB; this fetcher made them
+//! 3.6 MB and 5.4 MB in the same run (issue 14; bench/REPORT.md has
+//! today's figures), in every sandbox, and the edge function ships the
+//! same code in its 1 MB zip.
 //!
 //! What the SDK did that this keeps: up to 3 attempts for throttling,
 //! 5xx, timeouts and connection failures, with jittered exponential
