@@ -12,8 +12,9 @@
 # Both binaries are linked by `cargo lambda` (zig) against glibc 2.26, the
 # target suffix `.2.26`: zig links against stubs of that glibc version, so
 # no symbol can bind to a newer version (std's `gettid` and `statx` stay weak
-# and unversioned). glibc 2.26 is Amazon Linux 2's, so the layer works on the AL2 and
-# the AL2023 runtimes. The build fails if any symbol needs a newer glibc.
+# and unversioned). glibc 2.26 is Amazon Linux 2's, so the layer works on the
+# AL2 and the AL2023 runtimes. The build fails if any symbol needs a newer
+# glibc.
 #
 # arm64 without a rustup target: Debian's rustc (`rustc-web`, with
 # `libstd-rust-web-dev:arm64`, installed by scripts/tools.sh) compiles, zig

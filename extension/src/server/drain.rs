@@ -39,7 +39,8 @@ struct Shared {
 
 impl Drain {
     /// Tell every connection to finish its request and close, and any
-    /// connection watched from now on to close after its first.
+    /// connection watched from now on to close as soon as it is polled
+    /// (having answered at most a request it had already read).
     pub(super) fn start(&self) {
         self.shared.draining.store(true, Ordering::Release);
         self.shared.wake.notify_waiters();
