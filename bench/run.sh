@@ -50,7 +50,7 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${SIDEKEY_B
 fi
 
 # What is measured is what ships: the layer's binary and the edge zip.
-if [ ! -x target/lambda/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer-x86_64.zip ] \
+if [ ! -x target/layer/stage-x86_64/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer-x86_64.zip ] \
    || [ -n "$(find extension cache Cargo.toml Cargo.lock -newer target/layer/sidekey-layer-x86_64.zip -type f | head -n 1)" ]; then
   layer/build.sh x86_64
 fi
@@ -62,5 +62,6 @@ fi
 step "building the benchmark harness (profile bench-harness)"
 cargo build --profile bench-harness -p sidekey-bench
 
-step "running the benchmarks (sidekey: target/lambda/extensions/sidekey)"
-SIDEKEY_BIN_DIR="$PWD/target/lambda/extensions" target/bench-harness/sidekey-bench "$@"
+# The stripped binary the zip holds (layer/build.sh).
+step "running the benchmarks (sidekey: target/layer/stage-x86_64/extensions/sidekey)"
+SIDEKEY_BIN_DIR="$PWD/target/layer/stage-x86_64/extensions" target/bench-harness/sidekey-bench "$@"

@@ -88,9 +88,9 @@ sam_build() {
   done
   ls "$out"/EdgeFunction/sidekey_edge/sidekey_edge*.so >/dev/null \
     || { echo "packaging: sam build's EdgeFunction lacks the sidekey_edge module" >&2; exit 1; }
-  cmp -s "$out/SidekeyLayerX86/extensions/sidekey" target/lambda/extensions/sidekey \
+  cmp -s "$out/SidekeyLayerX86/extensions/sidekey" target/layer/stage-x86_64/extensions/sidekey \
     || { echo "packaging: SidekeyLayerX86 is not the checked x86_64 binary" >&2; exit 1; }
-  cmp -s "$out/SidekeyLayerArm64/extensions/sidekey" target/lambda/arm64/extensions/sidekey \
+  cmp -s "$out/SidekeyLayerArm64/extensions/sidekey" target/layer/stage-arm64/extensions/sidekey \
     || { echo "packaging: SidekeyLayerArm64 is not the checked arm64 binary" >&2; exit 1; }
   echo "sam build: both layers, WeatherFunction and EdgeFunction built into $out"
 }

@@ -129,7 +129,7 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         s,
         "Written by `bench/run.sh` (do not edit by hand). Machine: {} core(s) of {}, {} MiB, Linux {}. \
          Upstream is moto's server on loopback; sidekey is the binary the layer ships \
-         (`target/lambda/extensions/sidekey`), run under the Lambda simulator. \
+         (`target/layer/stage-x86_64/extensions/sidekey`, stripped, as the zip holds it), run under the Lambda simulator. \
          {} round(s) of {:.0} s measured per load point under the hyper client and {} under wrk (the median round is shown); the served body is {} bytes (a GetSecretValue answer for an API key).\n",
         m.cores, m.cpu, m.memory_mib, m.kernel, r.rounds, r.measure_secs, r.wrk_rounds, r.body_bytes
     );

@@ -558,7 +558,9 @@ pub async fn memory() {
     let idle = resident(lambda.extension.pid());
     eprintln!("  idle after start-up and prefetch: {idle:?}");
     print_mappings(lambda.extension.pid());
-    drop(lambda);
+    // A SHUTDOWN, as Lambda ends an environment: the extension exits on its
+    // own (scripts/hot-text.sh reads callgrind's dump, written at exit).
+    lambda.shutdown().await;
     let (_, with) = thousand_secrets(&moto, &sm).await;
     eprintln!("  with 1,000: {with:?}");
 }
@@ -581,7 +583,7 @@ fn print_mappings(pid: u32) {
         }
     }
     rows.sort_by_key(|row| std::cmp::Reverse(row.0));
-    for (kib, name) in rows.iter().take(12) {
+    for (kib, name) in rows.iter().take(16) {
         eprintln!("    {kib:>6} KiB  {name}");
     }
 }
@@ -618,10 +620,12 @@ async fn thousand_secrets(
     assert_eq!(entries, N as u64, "all 1,000 secrets cached");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let with = resident(lambda.extension.pid());
+    print_mappings(lambda.extension.pid());
     eprintln!(
         "  RSS {} KiB idle, {} KiB with {N} secrets cached (private {} KiB, binary pages {} KiB)",
         before.total_kib, with.total_kib, with.anon_kib, with.file_kib
     );
+    lambda.shutdown().await;
     (before, with)
 }
 
@@ -638,7 +642,7 @@ fn resident(pid: u32) -> Resident {
 fn sizes(root: &Path) -> Sizes {
     let size = |p: &str| std::fs::metadata(root.join(p)).ok().map(|m| m.len());
     Sizes {
-        binary: size("target/lambda/extensions/sidekey"),
+        binary: size("target/layer/stage-x86_64/extensions/sidekey"),
         layer_zip: size("target/layer/sidekey-layer-x86_64.zip"),
         edge_zip: size("target/edge/sidekey-edge.zip"),
     }
