@@ -4,9 +4,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sidekey_extension::{init_logging, lifecycle, report_init_error, Config};
+use sidekey_extension::{init_logging, lifecycle, limit_arenas, report_init_error, Config};
 
 fn main() -> ExitCode {
+    limit_arenas();
     let config = Config::from_env();
     init_logging(match &config {
         Ok(c) => c.log_level,
