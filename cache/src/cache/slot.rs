@@ -29,8 +29,9 @@ pub(super) struct Slot {
     /// Past `fresh_until`, served while upstream fails or is slow until then.
     pub stale_until: Instant,
     /// The last transient failure to refresh it, while it stands. A
-    /// non-transient one drops the slot.
-    pub failure: Option<Failure>,
+    /// non-transient one drops the slot. Boxed: rare, and inline it would
+    /// make every slot (one per cached value) 56 bytes bigger.
+    pub failure: Option<Box<Failure>>,
     /// Read since it was last stored. Only such entries are refreshed ahead
     /// of a read: one read once and never again is not re-read every TTL.
     pub read: bool,
@@ -94,7 +95,7 @@ impl<F, C: Clock> Inner<F, C> {
     fn record_failure(&self, state: &mut State, key: &Key, error: &Error, now: Instant) {
         let transient = error.is_transient();
         let previous = match state.entries.peek(key) {
-            Some(slot) => slot.failure.as_ref(),
+            Some(slot) => slot.failure.as_deref(),
             None => state.failures.peek(key),
         };
         let count = match previous {
@@ -114,7 +115,7 @@ impl<F, C: Clock> Inner<F, C> {
         if transient {
             if let Some(slot) = state.entries.peek_mut(key) {
                 // An outage, not an answer: keep serving the value stale.
-                slot.failure = Some(failure);
+                slot.failure = Some(Box::new(failure));
                 return;
             }
         } else if let Some(old) = state.entries.pop(key) {
