@@ -92,6 +92,10 @@ echo "GLIBC_$floor"
 step "hot text"
 hot_found="$(scripts/hot-text.sh --count "$bin")"
 echo "$hot_found"
+read -r hot_n _ hot_total _ <<< "$hot_found"
+if [ $(( hot_n * 10 )) -lt $(( hot_total * 9 )) ]; then
+  echo "warning: under 90% of the hot-text list is in this build: run scripts/hot-text.sh" >&2
+fi
 
 case "$arch" in
   x86_64) strip_tool="strip" ;;
