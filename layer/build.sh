@@ -45,12 +45,15 @@ source scripts/tools.sh
 case "$arch" in
   x86_64)
     triple="x86_64-unknown-linux-gnu"
-    # The default lambda dir: the benchmarks run this binary.
+    # The default lambda dir: scripts/hot-text.sh trains on this build (the
+    # benchmarks run its stripped copy under target/layer/stage-x86_64).
     lambda_dir="target/lambda"
+    strip_tool="strip"
     ;;
   arm64)
     triple="aarch64-unknown-linux-gnu"
     lambda_dir="target/lambda/arm64"
+    strip_tool="aarch64-linux-gnu-strip"
     if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$triple/lib" ]; then
       # Debian's compiler, which has the aarch64 std; rustup's stays first
       # on PATH for everything else. --skip-target-check below keeps cargo
@@ -96,11 +99,6 @@ read -r hot_n _ hot_total _ <<< "$hot_found"
 if [ $(( hot_n * 10 )) -lt $(( hot_total * 9 )) ]; then
   echo "warning: under 90% of the hot-text list is in this build: run scripts/hot-text.sh" >&2
 fi
-
-case "$arch" in
-  x86_64) strip_tool="strip" ;;
-  arm64) strip_tool="aarch64-linux-gnu-strip" ;;
-esac
 
 step "packaging $zip_path"
 stage="$out/stage-$arch"
