@@ -134,7 +134,10 @@ fn serve_connection<F: Fetch>(
     let api = Arc::new(api);
     let service = service_fn(move |req| {
         let api = Arc::clone(&api);
-        async move { Ok::<_, Infallible>(api.handle(&req).await) }
+        // Routed here, and the request dropped before the answer is
+        // awaited: see `Api::route`.
+        let routed = api.route(&req);
+        async move { Ok::<_, Infallible>(api.answer(routed).await) }
     });
     http1::Builder::new()
         .timer(HeaderTimer::default())

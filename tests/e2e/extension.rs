@@ -126,7 +126,14 @@ async fn serves_secrets_and_parameters_like_the_official_extension() {
     for value in ["value-one", "value-two", "pw-secure", "AAFiaW5hcnk"] {
         assert!(!logs.contains(value), "a secret value reached the logs");
     }
-    assert!(logs.contains("request"), "debug logs one line per request");
+    // The request line, with the path and status (the path is taken out
+    // of the request before it is answered: api.rs, `Api::route`).
+    assert!(
+        logs.lines().any(|l| l.contains("request")
+            && l.contains("/secretsmanager/get")
+            && l.contains("status=200")),
+        "debug logs one line per request, with its path and status"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
