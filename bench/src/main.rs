@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod allocs;
 mod chart;
 mod fleet;
 mod floor;

@@ -280,6 +280,25 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         bytes(r.sizes.layer_zip),
         bytes(r.sizes.edge_zip),
     );
+    if !r.allocs.is_empty() {
+        let each: Vec<String> = r
+            .allocs
+            .iter()
+            .map(|a| {
+                let past = a.past_cache.map_or(String::new(), |n| {
+                    format!(" ({n:.2} past the thread cache)")
+                });
+                format!("{} **{:.2}**{past}", a.server, a.malloc)
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "- Allocator calls per request under wrk at {} connections (uprobes on libc's `malloc` \
+             and `_int_malloc`; a count, unmoved by the machine's weather): {}.",
+            r.allocs[0].conns,
+            each.join(", ")
+        );
+    }
     if !r.skipped.is_empty() {
         let _ = writeln!(s, "\n## Not measured in this run\n");
         for why in &r.skipped {

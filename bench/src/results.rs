@@ -27,6 +27,8 @@ pub struct Results {
     pub paired: Vec<Paired>,
     /// Upstream traffic while the load ran.
     pub hot_path: HotPath,
+    /// Allocator calls per request, floor and sidekey, under wrk.
+    pub allocs: Vec<crate::allocs::Allocs>,
     /// Concurrent cold reads of one secret.
     pub cold: Cold,
     /// Start-up of the extension with secrets to prefetch.

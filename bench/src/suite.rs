@@ -71,6 +71,8 @@ impl Settings {
 
 /// Connection counts of the load runs.
 pub const CONNS: [usize; 3] = [1, 8, 64];
+/// Connections of the allocation count's run (the target most missed).
+const ALLOCS_CONNS: usize = 64;
 const PREFETCH: usize = 10;
 const HOT: &str = "bench/openweather";
 const HOT_VALUE: &str = r#"{"apikey":"0123456789abcdef0123456789abcdef"}"#;
@@ -215,6 +217,35 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
             }
         }
     }
+    // Allocator calls per request: a count, where the times above move
+    // with the machine (issue 14).
+    let mut allocs = Vec::new();
+    if with_wrk {
+        let owned: Vec<_> = servers
+            .iter()
+            .map(|(server, target, pid)| (*server, (*target).clone(), *pid))
+            .collect();
+        let counted = tokio::task::spawn_blocking(move || {
+            crate::allocs::count(&owned, ALLOCS_CONNS, Duration::from_secs(2))
+        })
+        .await
+        .expect("allocation counter");
+        match counted {
+            Ok(counted) => {
+                for a in &counted {
+                    eprintln!(
+                        "  allocations per request, {} at {} conns: malloc {:.2}, past the thread cache {}",
+                        a.server,
+                        a.conns,
+                        a.malloc,
+                        a.past_cache.map_or("-".to_owned(), |n| format!("{n:.2}"))
+                    );
+                }
+                allocs = counted;
+            }
+            Err(e) => skipped.push(format!("allocator calls per request (perf uprobes): {e}")),
+        }
+    }
     drop(floor);
     let after = metrics(&hot).await;
     let count = |m: &Value, k: &str| m[k].as_u64().unwrap_or(0);
@@ -265,6 +296,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         load: points,
         paired,
         hot_path,
+        allocs,
         cold,
         startup,
         rss: Rss {
