@@ -36,27 +36,21 @@ export SIDEKEY_BENCH_PYTHON="$BENCH_TOOLS/bin/python"
 # wrk: the load client lighter per request than the servers it measures.
 if ! command -v wrk >/dev/null; then
   step "installing wrk (Debian's package)"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq wrk >/dev/null \
-    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null; }
+  apt_install wrk
 fi
 
 # perf: counts the allocator calls per request (uprobes on libc; needs root).
 # Optional: without it the report lists that figure as not measured.
 if ! command -v perf >/dev/null; then
   step "installing linux-perf (Debian's package), for the allocation counts"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq linux-perf >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq linux-perf >/dev/null 2>&1; } \
+  apt_install linux-perf 2>/dev/null \
     || echo "linux-perf not installed: the allocation counts will be skipped"
 fi
 
 # The chart's labels need a TrueType font (plotters renders with ab_glyph).
 if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${SIDEKEY_BENCH_FONT:-}" ]; then
   step "installing fonts-dejavu-core (for the chart's labels)"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get install -y -qq fonts-dejavu-core >/dev/null \
-    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq fonts-dejavu-core >/dev/null; }
+  apt_install fonts-dejavu-core
 fi
 
 # What is measured is what ships: the layer's binary and the edge zip.

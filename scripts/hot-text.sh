@@ -49,7 +49,7 @@ source scripts/tools.sh
 for tool in valgrind:valgrind perf:linux-perf; do
   command -v "${tool%%:*}" >/dev/null || {
     step "installing ${tool#*:}"
-    as_root apt-get install -y -qq --no-install-recommends "${tool#*:}" >/dev/null
+    apt_install --no-install-recommends "${tool#*:}"
   }
 done
 

@@ -4,6 +4,12 @@
 TOOLS="$PWD/target/tools"
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Install Debian packages (apt-get's arguments), refreshing the package
+# index first only if the install fails without it (a fresh image has none).
+apt_install() {
+  as_root apt-get install -y -qq "$@" >/dev/null \
+    || { as_root apt-get update -qq && as_root apt-get install -y -qq "$@" >/dev/null; }
+}
 
 # Debian packages, installed only when absent (dpkg-query is fast, so this
 # runs on every source):
@@ -57,9 +63,7 @@ if [ -n "$missing" ]; then
   mkdir -p target
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     # Debian and Ubuntu ship venv's pip bootstrap as a separate package.
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get install -y -qq python3-venv >/dev/null \
-      || { $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-venv >/dev/null; }
+    apt_install python3-venv
   fi
   python3 -m venv "$TOOLS"
   "$TOOLS/bin/pip" install --quiet --disable-pip-version-check \
