@@ -12,12 +12,14 @@
 //! deadlines and waits are tokio timers, so tests run them on paused time.
 //!
 //! * [`flight`]: the shared upstream read per key and its deadline;
+//! * [`memo`]: per-thread memos of hot bodies, the lock-free hit;
 //! * [`slot`]: what is kept per key and how an answer lands;
 //! * [`prefetch`]: the start-up batch load;
 //! * [`batch`]: many values in one read, the misses fetched together.
 
 mod batch;
 mod flight;
+mod memo;
 mod prefetch;
 mod slot;
 
@@ -26,11 +28,13 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use lru::LruCache;
 use tokio::sync::Semaphore;
 use tokio::time::Instant as Deadline;
 
 use self::flight::{deadline_passed, wait_until, Flight};
+use self::memo::Memos;
 use self::slot::{Failure, Slot, FAILURE_ENTRIES};
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::{Counters, Metrics};
@@ -66,6 +70,8 @@ struct Inner<F, C> {
     clock: C,
     config: CacheConfig,
     state: Mutex<State>,
+    /// Hot bodies per thread; cleared whenever `state`'s values change.
+    memos: Memos,
     counters: Counters,
     /// Bounds upstream calls in flight at once ([`CacheConfig::max_upstream`]).
     upstream: Semaphore,
@@ -103,6 +109,8 @@ pub struct RefreshReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Cached,
+    /// Cached, the body only, memoized for this thread on a plain hit.
+    Body,
     RefreshNow,
 }
 
@@ -155,6 +163,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     closed: false,
                     hits: 0,
                 }),
+                memos: Memos::default(),
                 counters: Counters::default(),
                 upstream,
             }),
@@ -175,16 +184,18 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         self.read(key, Mode::Cached, Arc::clone).await
     }
 
-    /// [`get`](Self::get) `key` and take only what `take` makes of the
-    /// value, such as its [`body`](Cached::body). On a hit, `take` runs
-    /// under the cache's lock instead of the value's `Arc` being cloned:
-    /// one less count passed between threads per read.
-    pub async fn get_with<T>(
-        &self,
-        key: &Key,
-        take: impl Fn(&Arc<Cached>) -> T,
-    ) -> Result<T, Error> {
-        self.read(key, Mode::Cached, take).await
+    /// [`get`](Self::get) `key`'s wire [`body`](Cached::body) only: the
+    /// HTTP API's hot path. A plain hit is answered from this thread's memo
+    /// when it has the key ([`memo`]): no lock shared with other threads and
+    /// no reference count they touch too.
+    pub async fn get_body(&self, key: &Key) -> Result<Bytes, Error> {
+        let inner = &self.inner;
+        if inner.config.caching_enabled(key.kind()) {
+            if let Some(body) = inner.memos.get(key, inner.clock.now()) {
+                return Ok(body);
+            }
+        }
+        self.read(key, Mode::Body, |v| v.body()).await
     }
 
     /// Read `key` from upstream now and refill the cache (`refreshNow`).
@@ -266,7 +277,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         };
         let verdict = match (mode, slot) {
             (Mode::RefreshNow, _) => Verdict::Wait(None),
-            (Mode::Cached, Some(slot)) => {
+            (Mode::Cached | Mode::Body, Some(slot)) => {
                 // Written only when it changes, for the same reason.
                 if !slot.read {
                     slot.read = true;
@@ -277,6 +288,16 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     // An immutable version never needs reading ahead.
                     let refresh =
                         now >= slot.refresh_from && !in_backoff && !key.is_pinned() && !in_flight();
+                    // A plain hit until the refresh-ahead window begins
+                    // (a pinned version has none: until the TTL ends).
+                    let plain_until = if key.is_pinned() {
+                        slot.fresh_until
+                    } else {
+                        slot.refresh_from
+                    };
+                    if mode == Mode::Body && slot.failure.is_none() && now < plain_until {
+                        inner.memos.put(key, &slot.value.body(), plain_until);
+                    }
                     Verdict::Answer {
                         value: take(&slot.value),
                         refresh,
@@ -310,7 +331,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     Verdict::Wait(None)
                 }
             }
-            (Mode::Cached, None) => match st.failures.get(key) {
+            (Mode::Cached | Mode::Body, None) => match st.failures.get(key) {
                 Some(f) if now < f.retry_at => Verdict::Fail(f.error.clone()),
                 _ => Verdict::Wait(None),
             },
@@ -490,6 +511,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         let now = self.inner.clock.now();
         let stale_until = now + self.inner.config.max_stale;
         let mut state = self.inner.lock();
+        self.inner.memos.clear();
         for (_, slot) in state.entries.iter_mut() {
             slot.fresh_until = now;
             slot.refresh_from = now;
@@ -509,6 +531,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     pub fn close(&self) {
         let mut state = self.inner.lock();
         state.closed = true;
+        self.inner.memos.clear();
         state.entries.clear();
         state.failures.clear();
         state.bytes = 0;
@@ -522,9 +545,11 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// A snapshot of the counters and the current size.
     pub fn metrics(&self) -> Metrics {
         let state = self.inner.lock();
-        self.inner
-            .counters
-            .snapshot(state.hits, state.entries.len(), state.bytes)
+        self.inner.counters.snapshot(
+            state.hits + self.inner.memos.hits(),
+            state.entries.len(),
+            state.bytes,
+        )
     }
 }
 

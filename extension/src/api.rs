@@ -100,7 +100,7 @@ impl<F: Fetch> Api<F> {
             (false, Some(_)) => self.cache.get(&read.key).await?,
             // The hot path: only the body is needed, not the value.
             (false, None) => {
-                let body = self.cache.get_with(&read.key, |v| v.body()).await?;
+                let body = self.cache.get_body(&read.key).await?;
                 return Ok(json_response(StatusCode::OK, body));
             }
         };

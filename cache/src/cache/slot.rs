@@ -85,6 +85,7 @@ impl<F, C: Clock> Inner<F, C> {
             size,
         };
         state.failures.pop(key);
+        self.memos.clear();
         state.bytes += slot.size;
         if let Some(old) = state.entries.put(key.clone(), slot) {
             state.bytes -= old.size;
@@ -94,6 +95,7 @@ impl<F, C: Clock> Inner<F, C> {
 
     fn record_failure(&self, state: &mut State, key: &Key, error: &Error, now: Instant) {
         let transient = error.is_transient();
+        self.memos.clear();
         let previous = match state.entries.peek(key) {
             Some(slot) => slot.failure.as_deref(),
             None => state.failures.peek(key),

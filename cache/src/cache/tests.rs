@@ -309,17 +309,95 @@ async fn lru_evicts_least_recently_read() {
 }
 
 #[tokio::test]
-async fn get_with_takes_from_the_value_on_a_miss_and_a_hit() {
+async fn get_body_answers_a_miss_and_hits_with_the_values_body() {
     let (cache, fetch, _clock) = cache();
     fetch.set("k", "v1");
     let key = Key::secret("k");
-    let miss = cache.get_with(&key, |v| v.body()).await.unwrap();
-    let hit = cache.get_with(&key, |v| v.body()).await.unwrap();
+    let miss = cache.get_body(&key).await.unwrap();
+    // The first hit memoizes the body for this thread, the next are its.
+    let hits = [
+        cache.get_body(&key).await.unwrap(),
+        cache.get_body(&key).await.unwrap(),
+    ];
     let whole = cache.get(&key).await.unwrap();
     assert_eq!(miss, whole.body());
-    assert_eq!(hit, whole.body());
+    assert!(hits.iter().all(|h| *h == whole.body()));
     let m = cache.metrics();
-    assert_eq!((m.hits, m.misses, m.upstream_calls), (2, 1, 1));
+    assert_eq!((m.hits, m.misses, m.upstream_calls), (3, 1, 1));
+}
+
+/// "k" read twice through `get_body`, so memoized for this thread.
+async fn memoized(cache: &SecretCache<Scripted, ManualClock>, fetch: &Scripted) -> Key {
+    fetch.set("k", "v1");
+    let key = Key::secret("k");
+    cache.get_body(&key).await.unwrap();
+    cache.get_body(&key).await.unwrap();
+    key
+}
+
+fn body_text(body: &bytes::Bytes) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["SecretString"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_memoized_hit_still_starts_refresh_ahead_and_sees_the_new_value() {
+    let (cache, fetch, clock) = cache_with(no_jitter());
+    let key = memoized(&cache, &fetch).await;
+    fetch.set("k", "v2");
+    // Before the refresh-ahead window: the memo answers, upstream is not read.
+    clock.advance(TTL / 2);
+    assert_eq!(body_text(&cache.get_body(&key).await.unwrap()), "v1");
+    assert_eq!(fetch.calls(), 1);
+    // In it: the read goes through the cache, answers v1 and refreshes.
+    clock.advance(TTL * 2 / 5);
+    assert_eq!(body_text(&cache.get_body(&key).await.unwrap()), "v1");
+    settle().await;
+    assert_eq!(fetch.calls(), 2);
+    assert_eq!(body_text(&cache.get_body(&key).await.unwrap()), "v2");
+    assert_eq!(body_text(&cache.get_body(&key).await.unwrap()), "v2");
+}
+
+#[tokio::test]
+async fn a_value_dropped_upstream_is_not_served_from_a_memo() {
+    let (cache, fetch, _clock) = cache();
+    let key = memoized(&cache, &fetch).await;
+    fetch.remove("k");
+    cache.refresh_now(&key).await.unwrap_err();
+    assert_eq!(
+        cache.get_body(&key).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn expire_all_and_close_reach_the_memos() {
+    let (cache, fetch, _clock) = cache();
+    let key = memoized(&cache, &fetch).await;
+    fetch.set("k", "v2");
+    cache.expire_all();
+    settle().await;
+    assert_eq!(body_text(&cache.get_body(&key).await.unwrap()), "v2");
+    assert_eq!(body_text(&cache.get_body(&key).await.unwrap()), "v2");
+    cache.close();
+    assert_eq!(
+        cache.get_body(&key).await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+}
+
+#[tokio::test]
+async fn an_evicted_value_is_not_served_from_a_memo() {
+    let (cache, fetch, _clock) = cache_with(CacheConfig {
+        max_entries: 1,
+        ..CacheConfig::default()
+    });
+    let key = memoized(&cache, &fetch).await;
+    fetch.set("other", "x");
+    cache.get(&Key::secret("other")).await.unwrap();
+    assert_eq!(fetch.calls(), 2);
+    cache.get_body(&key).await.unwrap();
+    assert_eq!(fetch.calls(), 3, "read again from upstream, not the memo");
 }
 
 #[tokio::test]
