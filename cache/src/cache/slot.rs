@@ -95,7 +95,6 @@ impl<F, C: Clock> Inner<F, C> {
 
     fn record_failure(&self, state: &mut State, key: &Key, error: &Error, now: Instant) {
         let transient = error.is_transient();
-        self.memos.clear();
         let previous = match state.entries.peek(key) {
             Some(slot) => slot.failure.as_deref(),
             None => state.failures.peek(key),
@@ -118,12 +117,14 @@ impl<F, C: Clock> Inner<F, C> {
             if let Some(slot) = state.entries.peek_mut(key) {
                 // An outage, not an answer: keep serving the value stale.
                 slot.failure = Some(Box::new(failure));
+                self.memos.clear();
                 return;
             }
         } else if let Some(old) = state.entries.pop(key) {
             // Deleted, denied or invalid: an answer, not an outage. Stop
             // serving the old value (wiped as its last reference goes).
             state.bytes -= old.size;
+            self.memos.clear();
         }
         state.failures.put(key.clone(), failure);
     }
