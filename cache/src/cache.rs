@@ -296,7 +296,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                         slot.refresh_from
                     };
                     if mode == Mode::Body && slot.failure.is_none() && now < plain_until {
-                        inner.memos.put(key, &slot.value.body(), plain_until);
+                        inner.memos.put(key, slot.value.body(), plain_until);
                     }
                     Verdict::Answer {
                         value: take(&slot.value),

@@ -88,13 +88,13 @@ impl Memos {
         Some(body)
     }
 
-    /// Memoize `body` for `key` on this thread until `until`. Call with the
-    /// cache's lock held, from a plain hit.
-    pub fn put(&self, key: &Key, body: &Bytes, until: Instant) {
+    /// Memoize `body` (a clone of the cached one) for `key` on this thread
+    /// until `until`. Call with the cache's lock held, from a plain hit.
+    pub fn put(&self, key: &Key, body: Bytes, until: Instant) {
         let mut memo = self.mine();
         let entry = Entry {
             key: key.clone(),
-            body: Bytes::from_owner(body.clone()),
+            body: Bytes::from_owner(body),
             until,
         };
         if let Some(i) = memo.entries.iter().position(|e| e.key == *key) {
@@ -158,7 +158,7 @@ mod tests {
         let now = Instant::now();
         let body = Bytes::from_static(b"{}");
         assert!(memos.get(&key, now).is_none());
-        memos.put(&key, &body, now + Duration::from_secs(1));
+        memos.put(&key, body.clone(), now + Duration::from_secs(1));
         assert_eq!(memos.get(&key, now).as_deref(), Some(&b"{}"[..]));
         assert!(memos.get(&key, now + Duration::from_secs(1)).is_none());
         assert!(memos.get(&Key::secret("other"), now).is_none());
@@ -177,7 +177,7 @@ mod tests {
             .map(|i| Key::secret(format!("k{i}")))
             .collect();
         for key in &keys {
-            memos.put(key, &body, until);
+            memos.put(key, body.clone(), until);
         }
         // The first key made room for the last.
         assert!(memos.get(&keys[0], now).is_none());
@@ -186,7 +186,7 @@ mod tests {
         let other = std::sync::Arc::clone(&memos);
         let key = keys[1].clone();
         std::thread::spawn(move || {
-            other.put(&key, &Bytes::from_static(b"v"), until);
+            other.put(&key, Bytes::from_static(b"v"), until);
             assert!(other.get(&key, now).is_some());
         })
         .join()
