@@ -119,13 +119,17 @@ impl Proxy {
             Client::builder(TokioExecutor::new()).build_http();
         let state = Arc::clone(&shared);
         let task = tokio::spawn(async move {
+            // Owned here, so aborting this task (dropping the proxy) also
+            // ends the connections it keeps open.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                while connections.try_join_next().is_some() {}
                 let state = Arc::clone(&state);
                 let client = client.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let svc =
                         service_fn(move |req| handle(Arc::clone(&state), client.clone(), req));
                     let _ = http1::Builder::new()
@@ -356,6 +360,7 @@ async fn handle(
         return Ok(error(502, "InternalServiceError", "upstream unreachable"));
     };
     let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
     let body = body
         .collect()
         .await
@@ -380,6 +385,35 @@ async fn handle(
         ),
         _ => whole(Response::from_parts(parts, Full::new(half))),
     })
+}
+
+/// Drop the headers that are about moto's connection, not its answer, as a
+/// proxy must (RFC 9110, section 7.6.1). moto closes every connection after
+/// one answer (`Connection: close`); passed on, that would make the caller
+/// open a connection per call, where AWS's endpoints keep theirs open and
+/// the caller's pool reuses them. The body is forwarded whole, with its
+/// length, so its `Transfer-Encoding` goes too.
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    use hyper::header::{self, HeaderName};
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| name.trim().parse().ok())
+        .collect();
+    let fixed = [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::PROXY_AUTHENTICATE,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ];
+    for name in listed.into_iter().chain(fixed) {
+        headers.remove(name);
+    }
 }
 
 /// A whole answer, boxed like a cut one.
