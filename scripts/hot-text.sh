@@ -10,9 +10,11 @@
 #
 # The training is `sidekey-bench memory`: a start-up with 10 secrets
 # prefetched, then a fresh extension reading 1,000 secrets through its HTTP
-# API, each fetched upstream (moto). Two tools name what it runs: callgrind
-# every function it executes (valgrind's CPU), then perf, natively, the
-# function behind each page fault on text outside the list (below).
+# API, each fetched upstream (moto, behind the test proxy, which keeps the
+# connection open between calls as AWS's endpoints do). Two tools name
+# what it runs: callgrind every function it executes (valgrind's CPU),
+# then perf, natively, the function behind each page fault on text outside
+# the list (below).
 #
 # The layer is built with v0 symbol names, and the list keeps them without
 # the parts that follow the build's settings (normalize, below): it stays

@@ -253,7 +253,9 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
          - Under the load runs: {} hits, {} misses, {} upstream calls.\n\
          - RSS (total = private + binary pages, KiB): {} idle after start-up; {} \
          after all load runs; a fresh extension: {} idle, **{} with 1,000 cached \
-         4 KiB secrets** (the binary's pages are clean and shared through the page cache; the \
+         4 KiB secrets**, each fetched on one kept-open upstream connection, as with AWS's \
+         endpoints (moto closes each; the test proxy in front keeps the extension's open) \
+         (the binary's pages are clean and shared through the page cache; the \
          kernel maps them 64 KiB around each touched page, so they track the binary's size).\n\
          - Sizes: stripped binary {}, layer zip {}, edge zip {}.",
         st.prefetched,

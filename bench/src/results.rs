@@ -95,7 +95,8 @@ pub struct Paired {
 
 impl Paired {
     /// The wrk rounds of `conns` in `rounds`, paired in the order they ran
-    /// (each floor run with the sidekey run after it).
+    /// (each floor run with the sidekey run of its round, before or after
+    /// it).
     pub fn of(conns: usize, rounds: &[LoadPoint]) -> Option<Paired> {
         let runs = |server| {
             rounds
