@@ -3,8 +3,9 @@
 //! A fetcher returns a typed [`Record`]. The cache turns it at once into a
 //! [`Cached`]: the exact JSON body of `GetSecretValue` / `GetParameter` /
 //! `GetParametersByPath` (every page merged),
-//! serialized once, held in a zeroizing buffer, plus the few non-secret
-//! fields the cache itself needs. A cache hit then costs no serialization
+//! serialized once, held in a buffer zeroized when it goes (packed with
+//! others in a page: [`pages`]), plus the few non-secret fields the cache
+//! itself needs. A cache hit then costs no serialization
 //! and no copy ([`Cached::body`] shares the buffer), and only one copy of
 //! each value lives in memory.
 
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
@@ -22,6 +23,8 @@ use crate::protocol::{
     SecretFields, SecretWire,
 };
 use crate::{Error, ErrorKind};
+
+mod pages;
 
 /// A secret's payload: `SecretString` or `SecretBinary`. Wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
@@ -100,10 +103,7 @@ impl Parameter {
     /// Bytes this parameter takes as an element of a `Parameters` list on
     /// the wire: what the bound on a parameter tree counts.
     pub fn wire_size(&self) -> usize {
-        let mut size = ByteCount(0);
-        // Serializing plain structs of strings and numbers cannot fail.
-        let _ = serde_json::to_writer(&mut size, &self.wire());
-        size.0
+        pages::json_size(&self.wire())
     }
 
     fn wire(&self) -> ParameterWire<'_> {
@@ -171,7 +171,7 @@ impl Cached {
     /// Serialize `record` into its wire body. The record (and its plain
     /// value) is dropped, and so wiped, on return.
     pub fn from_record(record: Record) -> Self {
-        // `to_json` sizes the buffer exactly: no reallocation, no copies.
+        // Written once, straight into its page (`pages`): no copies.
         let (shape, json) = match &record {
             Record::Secret(s) => {
                 let (secret_string, secret_binary) = match &s.payload {
@@ -187,26 +187,23 @@ impl Cached {
                     version_stages: &s.version_stages,
                     created_date: s.created_date,
                 };
-                (Shape::Secret, to_json(&wire))
+                (Shape::Secret, pages::body_of(&wire))
             }
             Record::Parameter(p) => {
                 let wire = ParameterEnvelope {
                     parameter: p.wire(),
                 };
-                (Shape::Parameter, to_json(&wire))
+                (Shape::Parameter, pages::body_of(&wire))
             }
             Record::Parameters(list) => {
                 // Borrowed views: the values are not copied to build the list.
                 let wire = ParametersWire {
                     parameters: list.iter().map(Parameter::wire).collect(),
                 };
-                (Shape::Parameters, to_json(&wire))
+                (Shape::Parameters, pages::body_of(&wire))
             }
         };
-        Cached {
-            shape,
-            json: wiped_bytes(json),
-        }
+        Cached { shape, json }
     }
 
     /// The wire body, as the service would have answered.
@@ -347,32 +344,6 @@ fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, Error> {
         .map_err(|_| Error::new(ErrorKind::Other, "cached body is malformed"))
 }
 
-/// Serialize `value` into a buffer of exactly its size: measured first, so
-/// serde_json never reallocates (which would leave an unwiped copy of the
-/// value in freed memory) and no spare capacity is kept per cached value.
-fn to_json<T: Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
-    let mut size = ByteCount(0);
-    // Serializing plain structs of strings and numbers cannot fail.
-    let _ = serde_json::to_writer(&mut size, value);
-    let mut buf = Zeroizing::new(Vec::with_capacity(size.0));
-    let _ = serde_json::to_writer(&mut *buf, value);
-    buf
-}
-
-/// A writer that only counts.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `buf` as [`Bytes`] that wipe it when the last reference goes: for
 /// bodies holding values, which hyper may still be writing after the cache
 /// has let go of them.
@@ -407,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn wire_body_is_allocated_at_its_exact_size() {
+    fn wire_body_is_what_serde_writes_whether_packed_or_not() {
         let text = "quote\" newline\n ünï \u{1} ".repeat(200);
         let binary = vec![0xFF; 4097];
         for (secret_string, secret_binary) in
@@ -422,8 +393,8 @@ mod tests {
                 version_stages: &[],
                 created_date: None,
             };
-            let json = to_json(&wire);
-            assert_eq!(json.capacity(), json.len());
+            let body = pages::body_of(&wire);
+            assert_eq!(&body[..], &serde_json::to_vec(&wire).unwrap()[..]);
         }
     }
 
