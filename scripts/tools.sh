@@ -21,12 +21,15 @@ apt_install() {
 #   `-L /usr/aarch64-linux-gnu` (libc6-arm64-cross): that prefix supplies
 #   the cross package's ld.so, which still finds the multiarch libc through
 #   /etc/ld.so.cache, and the two builds' private ABI differ: sidekey hung
-#   at startup that way;
+#   at startup that way; binutils-aarch64-linux-gnu for the layer's
+#   `aarch64-linux-gnu-strip` (a machine without gcc-aarch64-linux-gnu
+#   has no other);
 # - cmake and the autotools: npm's aws-lambda-ric compiles its native Runtime
 #   API client (curl + aws-lambda-cpp) on install;
 # - node and npm, where the machine has none.
 apt_missing=""
 for pkg in rustc-web cargo-web libstd-rust-web-dev:arm64 qemu-user libc6:arm64 \
+           binutils-aarch64-linux-gnu \
            cmake autoconf automake libtool make g++ zip unzip; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' \
     || apt_missing="$apt_missing $pkg"
