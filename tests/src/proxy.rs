@@ -372,8 +372,8 @@ async fn handle(
     }
     state.faults.fetch_add(1, Ordering::SeqCst);
     let half = body.slice(..body.len() / 2);
+    // `Transfer-Encoding` went with the hop-by-hop headers.
     parts.headers.remove(hyper::header::CONTENT_LENGTH);
-    parts.headers.remove(hyper::header::TRANSFER_ENCODING);
     Ok(match fault {
         Fault::Truncate => Response::from_parts(
             parts,
@@ -388,7 +388,8 @@ async fn handle(
 }
 
 /// Drop the headers that are about moto's connection, not its answer, as a
-/// proxy must (RFC 9110, section 7.6.1). moto closes every connection after
+/// proxy must: those `Connection` names, RFC 9110's list (section 7.6.1)
+/// and RFC 2616's older one (`Proxy-Authenticate`, `Trailer`). moto closes every connection after
 /// one answer (`Connection: close`); passed on, that would make the caller
 /// open a connection per call, where AWS's endpoints keep theirs open and
 /// the caller's pool reuses them. The body is forwarded whole, with its
