@@ -93,7 +93,7 @@ floor="$(checked_floor "$bin")"
 ok "glibc floor GLIBC_$floor <= $GLIBC_CEILING"
 
 # No libm.so.6: the binary defines the one math function it calls
-# (extension/src/math.rs); loading libm would cost every sandbox ~0.45 MiB.
+# (extension/src/bin/sidekey/math.rs); loading libm would cost every sandbox ~0.45 MiB.
 needed="$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
 [ -n "$needed" ] || fail "no NEEDED libraries found (not a dynamically linked binary?)"
 case " $needed" in

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use sidekey_cache::{CacheConfig, Fetch, Key, SecretCache};
 use sidekey_cache::{Embedded, SecretSource};
-use sidekey_function::ExtensionClient;
+use sidekey_client::ExtensionClient;
 use sidekey_tests::aws;
 use sidekey_tests::client::status_kib;
 use sidekey_tests::lambda::{session_token, vars, Lambda, Options};

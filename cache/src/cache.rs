@@ -14,8 +14,9 @@
 //! * [`flight`]: the shared upstream read per key and its deadline;
 //! * [`memo`]: per-thread memos of hot bodies, the lock-free hit;
 //! * [`slot`]: what is kept per key and how an answer lands;
-//! * [`prefetch`]: the start-up batch load;
-//! * [`batch`]: many values in one read, the misses fetched together.
+//! * [`prefetch`]: the start-up loads;
+//! * [`batch`]: many values in one upstream call, for the prefetch, the
+//!   INVOKE-time refresh and batch reads alike.
 
 mod batch;
 mod flight;
@@ -33,12 +34,13 @@ use lru::LruCache;
 use tokio::sync::Semaphore;
 use tokio::time::Instant as Deadline;
 
+use self::batch::{BatchPlan, Group};
 use self::flight::{deadline_passed, wait_until, Flight};
 use self::memo::Memos;
 use self::slot::{Failure, Slot, FAILURE_ENTRIES};
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::{Counters, Metrics};
-use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key, Kind};
+use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key};
 
 pub use self::prefetch::PrefetchReport;
 
@@ -363,7 +365,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             return Err(closed());
         }
         Counters::inc(&inner.counters.misses);
-        let deadline = Deadline::now() + inner.config.deadline(key.kind());
+        let deadline = Deadline::now() + inner.config.flight_deadline(key);
         let result = inner
             .call(key.kind(), deadline, inner.fetcher.fetch(key))
             .await;
@@ -440,7 +442,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// simulation, `bench/`). A group of one is read on its own.
     fn start_refreshes(&self, state: &mut State, due: Vec<Key>, now: std::time::Instant) -> usize {
         let inner = &self.inner;
-        let mut groups: Vec<((Kind, bool), Vec<Key>)> = Vec::new();
+        let mut groups: Vec<(Group, Vec<Key>)> = Vec::new();
         let mut started = 0;
         for key in due {
             // A secret that failed to refresh is retried on its own:
@@ -452,7 +454,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 .entries
                 .peek(&key)
                 .is_some_and(|s| s.failure.is_some());
-            let group = batch_group(&key).filter(|(kind, _)| !(failing && *kind == Kind::Secret));
+            let group = Group::of(&key).filter(|g| !(failing && *g == Group::Secrets));
             match group {
                 Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
                     Some((_, keys)) => keys.push(key),
@@ -465,14 +467,14 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 }
             }
         }
-        for ((kind, _), keys) in &mut groups {
-            let half = inner.config.ttl(*kind) / 2;
+        for (group, keys) in &mut groups {
+            let half = inner.config.ttl(group.kind()) / 2;
             let riders: Vec<Key> = state
                 .entries
                 .iter()
                 .filter(|(key, slot)| {
                     slot.read
-                        && batch_group(key).is_some_and(|g| g == (*kind, decrypts(key)))
+                        && Group::of(key) == Some(*group)
                         && now + half >= slot.fresh_until
                         && slot.failure.is_none()
                         && !state.flights.contains_key(*key)
@@ -482,7 +484,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 .collect();
             keys.extend(riders);
         }
-        for ((kind, _), keys) in groups {
+        for (group, keys) in groups {
             started += keys.len();
             for _ in &keys {
                 Counters::inc(&inner.counters.refreshes);
@@ -490,7 +492,17 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             if keys.len() == 1 {
                 self.start_flight(state, &keys[0]);
             } else {
-                self.spawn_batch_refresh(state, kind, keys);
+                let deadline = inner.config.deadline(group.kind());
+                let limit = inner.fetcher.batch_limit(group.kind()).max(1);
+                let batches = u32::try_from(keys.len().div_ceil(limit)).unwrap_or(u32::MAX);
+                let plan = BatchPlan {
+                    batched: true,
+                    call: deadline,
+                    singles_until: None,
+                    refresh: true,
+                };
+                let latest = Deadline::now() + deadline.saturating_mul(batches.saturating_add(1));
+                self.spawn_batch(state, group, keys, latest, plan);
             }
         }
         started
@@ -559,25 +571,6 @@ impl<F, C> Inner<F, C> {
         // is a single insert or remove), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Which batch call can refresh `key`, if any: only the current version of
-/// a secret (`BatchGetSecretValue` reads no other) and the latest version of
-/// a parameter (`GetParameters` with one `WithDecryption` for all names).
-fn batch_group(key: &Key) -> Option<(Kind, bool)> {
-    match key {
-        Key::Secret(r) if r.version_id.is_none() && r.version_stage.is_none() => {
-            Some((Kind::Secret, false))
-        }
-        Key::Parameter(p) if p.version.is_none() && p.label.is_none() => {
-            Some((Kind::Parameter, p.with_decryption))
-        }
-        _ => None,
-    }
-}
-
-fn decrypts(key: &Key) -> bool {
-    matches!(key, Key::Parameter(p) if p.with_decryption)
 }
 
 fn closed() -> Error {

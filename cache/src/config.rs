@@ -50,6 +50,12 @@ pub struct CacheConfig {
     pub secret_deadline: Duration,
     /// Overall deadline of one Parameter Store read; as `secret_deadline`.
     pub parameter_deadline: Duration,
+    /// Overall deadline of reading one parameter tree, every page (each
+    /// page a Parameter Store read of its own, with its deadline). A reader
+    /// waits for a tree only its read deadline; the read goes on to this
+    /// one, so a tree of many pages on a slow day lands for the next reader
+    /// rather than failing every reader after 2 s (issue 26).
+    pub tree_deadline: Duration,
     /// How long the read that starts the refresh of an expired value (still
     /// within `max_stale`) waits for it before it is answered with the old
     /// value; reads arriving while the refresh is on its way get the old
@@ -88,6 +94,7 @@ impl Default for CacheConfig {
             max_bytes: 32 * 1024 * 1024,
             secret_deadline: DEFAULT_DEADLINE,
             parameter_deadline: DEFAULT_DEADLINE,
+            tree_deadline: Duration::from_secs(10),
             stale_wait: Duration::from_millis(250),
             max_upstream: 3,
             prefetch_singles_up_to: 20,
@@ -96,10 +103,9 @@ impl Default for CacheConfig {
 }
 
 /// How big a parameter tree (`GetParametersByPath`, every page) may be. A
-/// fetcher stops paging as soon as a tree is past either bound and answers
-/// [`protocol::tree_too_large`](crate::protocol::tree_too_large): a tree is
-/// served whole or not at all, and one careless path cannot fill the cache
-/// or hold a read for hundreds of pages.
+/// fetcher stops paging as soon as a tree is past a bound and answers the
+/// bound's error (`ParameterTreeTooLarge`): a tree is served whole or not
+/// at all, and one careless path cannot fill the cache or page for ever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TreeLimits {
     /// Most parameters in one tree.
@@ -110,12 +116,22 @@ pub struct TreeLimits {
 
 impl Default for TreeLimits {
     /// 500 parameters (50 pages of 10) and 1 MiB: an application's whole
-    /// configuration, well inside a read deadline and the cache's 32 MiB.
+    /// configuration, well inside the cache's 32 MiB.
     fn default() -> Self {
         Self {
             max_parameters: 500,
             max_bytes: 1024 * 1024,
         }
+    }
+}
+
+impl TreeLimits {
+    /// Most pages one tree is read in: twice what `max_parameters` fill at
+    /// 10 a page (the service's most), and at least 10. The service may
+    /// answer a page short, or empty, with a token for the next: it reads
+    /// a fixed number of entries per page and filters them after.
+    pub fn max_pages(&self) -> usize {
+        (self.max_parameters.div_ceil(10) * 2).max(10)
     }
 }
 
@@ -146,6 +162,17 @@ impl CacheConfig {
         or_default_deadline(configured)
     }
 
+    /// How long the upstream read of `key` may take in all: a tree's
+    /// pages get [`CacheConfig::tree_deadline`] (at least the read
+    /// deadline), a single value its kind's [`CacheConfig::deadline`].
+    pub fn flight_deadline(&self, key: &crate::Key) -> Duration {
+        let read = self.deadline(key.kind());
+        match key {
+            crate::Key::Path(_) => self.tree_deadline.max(read),
+            _ => read,
+        }
+    }
+
     /// A TTL shortened by up to `ttl_jitter`, drawn from `unit` in [0, 1).
     pub(crate) fn jittered(&self, ttl: Duration, unit: f64) -> Duration {
         let jitter = self.ttl_jitter.clamp(0.0, 1.0);
@@ -172,7 +199,7 @@ impl CacheConfig {
 /// A configured deadline, or [`DEFAULT_DEADLINE`] when it is zero: zero
 /// means "the default", never "wait forever" (the cache's deadline and the
 /// SDK's timeouts both follow it).
-pub(crate) fn or_default_deadline(configured: Duration) -> Duration {
+pub fn or_default_deadline(configured: Duration) -> Duration {
     if configured.is_zero() {
         DEFAULT_DEADLINE
     } else {

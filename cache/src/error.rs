@@ -1,6 +1,8 @@
-//! The cache's error type. Every upstream failure is classified once, here,
-//! into an [`ErrorKind`]; the cache decides retry and serve-stale from the
-//! kind alone, and the extension maps kinds to HTTP statuses.
+//! The cache's error type. Every upstream failure reaches the cache as an
+//! [`ErrorKind`] (the AWS client classifies the services' codes into kinds
+//! in one table, `sidekey_aws::errors`); the cache decides retry and
+//! serve-stale from the kind alone, and the extension maps kinds to HTTP
+//! statuses.
 //!
 //! Messages come from the service's error message or from our own text and
 //! never contain a secret value.
@@ -16,6 +18,11 @@ pub enum ErrorKind {
     NotFound,
     /// The caller's role may not read it, or may not decrypt it.
     AccessDenied,
+    /// The service refused the request's credentials rather than the
+    /// read: expired or rotated credentials, a signature made with a skewed
+    /// clock. It says nothing about the value, and fresh credentials (or a
+    /// corrected clock) fix it. Transient.
+    Credentials,
     /// The request was malformed (bad id, bad selector combination...).
     InvalidRequest,
     /// The KMS key could not decrypt the value.
@@ -46,8 +53,46 @@ impl ErrorKind {
                 | ErrorKind::Unavailable
                 | ErrorKind::Timeout
                 | ErrorKind::Connection
+                | ErrorKind::Credentials
         )
     }
+
+    /// The kind's name on the wire (`__type`). For the kinds AWS has a code
+    /// for it is AWS's (`ResourceNotFoundException`...), so a function
+    /// that switches from the SDK to the extension sees the same names;
+    /// `sidekey_aws::errors` reads every one of them back as its kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "ResourceNotFoundException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
+            ErrorKind::Credentials => "InvalidCredentials",
+            ErrorKind::InvalidRequest => "InvalidRequestException",
+            ErrorKind::Decryption => "DecryptionFailure",
+            ErrorKind::Throttled => "ThrottlingException",
+            ErrorKind::Unavailable => "ServiceUnavailable",
+            ErrorKind::Timeout => "Timeout",
+            ErrorKind::Connection => "ConnectionError",
+            ErrorKind::Unsupported => "Unsupported",
+            ErrorKind::Closed => "Closed",
+            ErrorKind::Other => "UpstreamError",
+        }
+    }
+
+    /// Every kind, for tables and tests that must cover them all.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::NotFound,
+        ErrorKind::AccessDenied,
+        ErrorKind::Credentials,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Decryption,
+        ErrorKind::Throttled,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
+        ErrorKind::Connection,
+        ErrorKind::Unsupported,
+        ErrorKind::Closed,
+        ErrorKind::Other,
+    ];
 }
 
 impl fmt::Display for ErrorKind {
@@ -78,9 +123,10 @@ impl Error {
 
     /// Keep the service's own error code (`ParameterNotFound`,
     /// `DecryptionFailure`...), so the extension answers with AWS's
-    /// `__type`, not only our kind's. An empty code is ignored.
+    /// `__type`, not only our kind's. The code comes bare (the AWS client
+    /// strips a namespace prefix where it reads one); an empty code is
+    /// ignored.
     pub fn with_code(mut self, code: &str) -> Self {
-        let code = code.rsplit('#').next().unwrap_or(code);
         if !code.is_empty() {
             self.code = Some(code.into());
         }
@@ -127,6 +173,7 @@ mod tests {
             ErrorKind::Unavailable,
             ErrorKind::Timeout,
             ErrorKind::Connection,
+            ErrorKind::Credentials,
         ] {
             assert!(k.is_transient(), "{k}");
         }

@@ -1,21 +1,16 @@
 //! The one seam between the cache and the services.
 //!
-//! The extension plugs in the AWS SDK ([`crate::aws`], feature `aws-sdk`);
-//! the edge function plugs in a lean SigV4 client; unit tests plug in a
-//! scripted double. The cache never knows which.
+//! The extension and the edge plug in the AWS client (crate `sidekey-aws`:
+//! its lean SigV4 fetcher, or the SDK's behind a feature); unit tests plug
+//! in a scripted double, the fleet simulation a model of the services. The
+//! cache never knows which.
 
 use std::future::Future;
 
-use crate::{Error, ErrorKind, Key, ParameterRequest, Record};
+use crate::{Error, ErrorKind, Key, Kind, ParameterRequest, Record};
 
 /// The per-id outcome of a batch read.
 pub type BatchItem = (String, Result<Record, Error>);
-
-/// Most names `GetParameters` takes per call.
-pub const PARAMETERS_BATCH: usize = 10;
-
-/// Most ids `BatchGetSecretValue` takes per call.
-pub const SECRETS_BATCH: usize = 20;
 
 /// Reads one value from upstream.
 pub trait Fetch: Send + Sync + 'static {
@@ -23,10 +18,21 @@ pub trait Fetch: Send + Sync + 'static {
     /// into an [`ErrorKind`] and never put a secret value into an error.
     fn fetch(&self, key: &Key) -> impl Future<Output = Result<Record, Error>> + Send;
 
-    /// Read the current versions of up to 20 secrets in one call
-    /// (`BatchGetSecretValue`). Returns an outcome per requested id it could
-    /// attribute; ids missing from the answer are read one by one by the
-    /// caller. The default says the fetcher has no batch call.
+    /// Most ids one batch call of `kind` takes ([`Fetch::fetch_batch`],
+    /// [`Fetch::fetch_parameters`]): the cache cuts batches to it. The
+    /// services' limits are the AWS client's to know (20 for
+    /// `BatchGetSecretValue`, 10 for `GetParameters`); a fetcher without
+    /// batch calls keeps the default, one.
+    fn batch_limit(&self, kind: Kind) -> usize {
+        let _ = kind;
+        1
+    }
+
+    /// Read the current versions of up to [`Fetch::batch_limit`] secrets
+    /// in one call (`BatchGetSecretValue`). Returns an outcome per
+    /// requested id it could attribute; ids missing from the answer are
+    /// read one by one by the caller. The default says the fetcher has no
+    /// batch call.
     fn fetch_batch(
         &self,
         ids: &[String],
@@ -35,12 +41,12 @@ pub trait Fetch: Send + Sync + 'static {
         async { Err(Error::new(ErrorKind::Unsupported, "no batch read")) }
     }
 
-    /// Read the latest versions of up to 10 parameters in one call
-    /// (`GetParameters`). Returns an outcome per name it could attribute (a
-    /// name that does not exist as [`ErrorKind::NotFound`]); names missing
-    /// from the answer are read one by one by the caller. The default reads
-    /// them one by one itself, one after the other, for a fetcher without
-    /// the call.
+    /// Read the latest versions of up to [`Fetch::batch_limit`] parameters
+    /// in one call (`GetParameters`). Returns an outcome per name it could
+    /// attribute (a name that does not exist as [`ErrorKind::NotFound`]);
+    /// names missing from the answer are read one by one by the caller. The
+    /// default reads them one by one itself, one after the other, for a
+    /// fetcher without the call.
     fn fetch_parameters(
         &self,
         names: &[String],

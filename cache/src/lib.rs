@@ -32,70 +32,51 @@ With a TTL of zero for a kind ([`CacheConfig::caching_enabled`]) caching of
 that kind is off: every read goes upstream, prefetch and INVOKE-time refresh
 do nothing.
 
-It knows nothing of HTTP servers or Lambda: the extension puts an HTTP front
-and the Lambda lifecycle around it, and the edge function embeds it as is.
+It knows nothing of HTTP or Lambda, and of AWS only the vocabulary its
+policy needs (an [`ErrorKind`] per failure, the shape of the bodies it
+keeps): the AWS client (crate `sidekey-aws`, one module per operation)
+implements [`Fetch`] for it, the extension puts an HTTP front and the
+Lambda lifecycle around it, and the edge function embeds it as is.
 
 # Layout
 
 * [`key`]: what is asked for ([`Key`], [`SecretRequest`], [`ParameterRequest`],
   [`PathRequest`]).
-* [`record`]: what comes back ([`Record`]) and how it is kept ([`Cached`]).
+* [`record`]: what comes back ([`Record`]) and how it is kept ([`Cached`]:
+  the answer's JSON body, serialized once, in wiped pages).
+* [`json`]: JSON string literals decoded into wiped buffers.
 * [`fetch`]: the upstream seam ([`Fetch`]).
-* [`protocol`]: the AWS JSON protocol: error codes to [`ErrorKind`] and
-  back, answers to [`Record`]s, the wire bodies. Both fetchers feed it.
+* `error`: [`Error`] and [`ErrorKind`], the failures the policy tells apart.
 * `cache`: the policy itself ([`SecretCache`]), with its flights and
-  deadlines, its slots, and the prefetch.
-* `config`: the knobs and their defaults ([`CacheConfig`]).
+  deadlines, its slots, the prefetch, and the one batch landing.
+* `config`: the knobs and their defaults ([`CacheConfig`], [`TreeLimits`]).
 * `source`: [`SecretSource`], what a function reads secrets through, and
   [`Embedded`], the cache in-process as one.
 * [`clock`]: injected time, so TTL logic is tested without sleeping, and the
   SnapStart [`RestoreDetector`].
-* [`sigv4`] (feature `sigv4`): [`SigV4Fetcher`], the extension's fetcher:
-  AWS JSON calls signed with `aws-sigv4`, with retries and the container
-  credentials of SnapStart; the edge signs with it too.
-* `aws` (feature `aws-sdk`): [`AwsFetcher`], the same over the official
-  AWS SDK, kept as an alternative (bigger: see [`sigv4`]).
-* `upstream` (feature `https`): what both fetchers read from Lambda's
-  environment ([`Timeouts`], [`SetupError`]).
-* [`https`] (feature `https`): the one HTTPS client stack, HTTP/1.1 over
-  rustls, for both fetchers and the edge module.
 */
 #![warn(missing_docs)]
 
-#[cfg(feature = "aws-sdk")]
-mod aws;
 mod cache;
 pub mod clock;
 mod config;
 mod error;
 pub mod fetch;
-#[cfg(feature = "https")]
-pub mod https;
+pub mod json;
 pub mod key;
 mod metrics;
-pub mod protocol;
 pub mod record;
-#[cfg(feature = "sigv4")]
-pub mod sigv4;
 mod source;
-#[cfg(feature = "https")]
-mod upstream;
 
 #[cfg(test)]
 mod testutil;
 
-#[cfg(feature = "aws-sdk")]
-pub use aws::AwsFetcher;
 pub use cache::{PrefetchReport, RefreshReport, SecretCache};
 pub use clock::{Clock, RestoreDetector, SystemClock, WallClock};
-pub use config::{CacheConfig, TreeLimits, DEFAULT_DEADLINE};
+pub use config::{or_default_deadline, CacheConfig, TreeLimits, DEFAULT_DEADLINE};
 pub use error::{Error, ErrorKind};
-pub use fetch::Fetch;
+pub use fetch::{BatchItem, Fetch};
 pub use key::{Key, Kind, ParameterRequest, PathRequest, SecretRequest};
 pub use metrics::Metrics;
 pub use record::{wiped_bytes, Cached, Parameter, Payload, Record, SecretValue};
-#[cfg(feature = "sigv4")]
-pub use sigv4::SigV4Fetcher;
 pub use source::{Embedded, SecretSource, SourceError};
-#[cfg(feature = "https")]
-pub use upstream::{SetupError, Timeouts};

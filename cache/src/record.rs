@@ -17,14 +17,18 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
+use crate::json::unescape;
 use crate::key::Kind;
-use crate::protocol::{
-    self, decode_binary, ParameterEnvelope, ParameterFields, ParameterWire, ParametersWire,
-    SecretFields, SecretWire,
-};
 use crate::{Error, ErrorKind};
 
 mod pages;
+mod wire;
+
+pub use wire::{decode_binary, TREE_FRAME};
+use wire::{
+    ParameterEnvelope, ParameterFields, ParameterWire, ParametersWire, SecretFields, SecretWire,
+    PARAMETER_ENVELOPE,
+};
 
 /// A secret's payload: `SecretString` or `SecretBinary`. Wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
@@ -223,7 +227,7 @@ impl Cached {
 
     /// The value as text: `SecretString`, or `SecretBinary` decoded if it
     /// is UTF-8, or the parameter's `Value`. Decoded straight from the
-    /// cached body into a wiped buffer ([`protocol::unescape`]).
+    /// cached body into a wiped buffer ([`unescape`]).
     pub fn text(&self) -> Result<Zeroizing<String>, Error> {
         match self.shape {
             Shape::Secret => {
@@ -296,10 +300,6 @@ impl Cached {
     }
 }
 
-/// How the extension writes `GetParameter`'s body: the parameter object
-/// follows this prefix and is closed by the body's last byte.
-const PARAMETER_ENVELOPE: &[u8] = b"{\"Parameter\":";
-
 /// Fields `names` of the JSON object `text`, parsed once: the values are
 /// borrowed from `text` and each is decoded straight into its own wiped
 /// buffer, so no other copy is made.
@@ -324,15 +324,14 @@ pub(crate) fn object_fields(text: &str, names: &[&str]) -> Result<Vec<Zeroizing<
 /// any other JSON value as its text.
 fn plain(json: &str) -> Result<Zeroizing<String>, Error> {
     if json.starts_with('"') {
-        return protocol::unescape(json).ok_or_else(|| invalid("the field is not a string"));
+        return unescape(json).ok_or_else(|| invalid("the field is not a string"));
     }
     Ok(Zeroizing::new(json.to_owned()))
 }
 
 /// A JSON string value of a cached body, decoded into a wiped buffer.
 fn string_of(raw: &RawValue) -> Result<Zeroizing<String>, Error> {
-    protocol::unescape(raw.get())
-        .ok_or_else(|| Error::new(ErrorKind::Other, "cached body is malformed"))
+    unescape(raw.get()).ok_or_else(|| Error::new(ErrorKind::Other, "cached body is malformed"))
 }
 
 fn invalid(msg: &str) -> Error {
@@ -486,8 +485,7 @@ mod tests {
             data_type: Some("text".into()),
         };
         let list = vec![p("/app/a", "1"), p("/app/b", "two\"")];
-        let expected =
-            crate::protocol::TREE_FRAME + list.iter().map(|p| p.wire_size() + 1).sum::<usize>() - 1;
+        let expected = TREE_FRAME + list.iter().map(|p| p.wire_size() + 1).sum::<usize>() - 1;
         let c = Cached::from_record(Record::Parameters(list));
         assert_eq!(
             c.json().len(),

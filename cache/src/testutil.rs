@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, WallClock};
 use crate::fetch::BatchItem;
-use crate::{Error, ErrorKind, Fetch, Key, Payload, Record, SecretValue};
+use crate::{Error, ErrorKind, Fetch, Key, Kind, Payload, Record, SecretValue};
 
 /// How upstream answers once a call has passed the gate.
 #[derive(Clone, Copy, Default)]
@@ -176,6 +176,14 @@ impl Fetch for Scripted {
     async fn fetch(&self, key: &Key) -> Result<Record, Error> {
         let _active = self.arrive(&self.calls, false).await;
         self.answer(key.id())
+    }
+
+    /// The services' limits: 20 secrets, 10 parameters per batch call.
+    fn batch_limit(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Secret => 20,
+            Kind::Parameter => 10,
+        }
     }
 
     async fn fetch_parameters(

@@ -1,5 +1,5 @@
 //! The edge module's API call, over sidekey's one HTTPS stack
-//! ([`sidekey_cache::https`]: hyper-util's legacy client over rustls with
+//! ([`sidekey_aws::https`]: hyper-util's legacy client over rustls with
 //! ring, HTTP/1.1 only, the runtime's CA store), which speaks both
 //! `https://` (AWS, the real API) and `http://` (loopback stand-ins in
 //! tests).
@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use sidekey_cache::https::{self, HttpsClient};
-use sidekey_cache::sigv4::error_chain;
+use sidekey_aws::fetcher::error_chain;
+use sidekey_aws::https::{self, HttpsClient};
 
 use super::handler::{ApiCall, ApiError};
 

@@ -72,6 +72,9 @@ fn default_timeout() -> u64 {
     1500
 }
 
+/// The viewer-request trigger's time limit, in milliseconds.
+const TRIGGER_LIMIT_MS: u64 = 5000;
+
 /// The checked configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EdgeConfig {
@@ -151,10 +154,20 @@ impl TryFrom<RawConfig> for EdgeConfig {
                 "holds a value that is not a region name",
             ));
         }
-        if raw.timeout_ms == 0 || raw.timeout_ms >= 5000 {
+        // Each call gets `timeout_ms`: the secret's reads (a replica, then
+        // the primary, when replicas are configured) and the API call, one
+        // after the other, all inside the trigger's 5 s. Issue 26: with one
+        // 2 s deadline around both reads, a hung replica left the primary
+        // 0.5 s, and from 2000 ms on the primary was never tried.
+        let calls = if raw.replica_regions.is_empty() { 2 } else { 3 };
+        if raw.timeout_ms == 0 || raw.timeout_ms * calls >= TRIGGER_LIMIT_MS {
             return Err(invalid(
                 "timeout_ms",
-                "must be between 1 and 4999 (the trigger's limit is 5 s)",
+                if calls == 3 {
+                    "must be between 1 and 1666: a replica read, the primary's and the API call must fit the trigger's 5 s"
+                } else {
+                    "must be between 1 and 2499: the secret's read and the API call must fit the trigger's 5 s"
+                },
             ));
         }
         if !(MIN_TTL_SECS..=MAX_TTL_SECS).contains(&raw.ttl_seconds) {
@@ -283,7 +296,11 @@ mod tests {
                 "replica_regions",
             ),
             (
-                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","timeout_ms":5000}"#,
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","timeout_ms":2500}"#,
+                "timeout_ms",
+            ),
+            (
+                r#"{"secret_id":"s","api_url":"https://x/","primary_region":"us-east-1","replica_regions":["eu-west-1"],"timeout_ms":1700}"#,
                 "timeout_ms",
             ),
             // The key and the signed request never travel in clear.

@@ -13,8 +13,8 @@
 //! * [`handler`]: [`Handler`], generic over [`SecretSource`] and
 //!   [`ApiCall`]; [`EdgeError`] and the one mapping to responses.
 //! * [`config`]: the bundled `config.json`, checked once ([`EdgeConfig`]).
-//! * [`sigv4`]: [`SigV4Fetcher`], the lean Secrets Manager fetcher, with
-//!   replica-then-primary reads.
+//! * The secret is read with sidekey's one AWS client
+//!   ([`sidekey_aws::SigV4Fetcher`]), replica first, then the primary.
 //! * [`client`]: the API call ([`HttpApi`]) over sidekey's one HTTPS stack.
 //!
 //! [`build`] wires them the way the deployed function runs.
@@ -24,14 +24,15 @@ pub mod client;
 pub mod config;
 pub mod event;
 pub mod handler;
-pub mod sigv4;
 
 pub use client::{http_client, ClientError, HttpApi, HttpClient};
 pub use config::{ConfigError, EdgeConfig, RawConfig};
 pub use event::{Reply, Request, Response, ViewerRequestEvent};
 pub use handler::{ApiCall, ApiError, EdgeError, Handler, API_BODY};
-pub use sigv4::{Credentials, FetcherError, SigV4Fetcher};
+pub use sidekey_aws::{Credentials, SigV4Fetcher};
 
+use sidekey_aws::ops::Service;
+use sidekey_aws::{Endpoint, SetupError, Timeouts};
 #[cfg(doc)]
 use sidekey_cache::SecretSource;
 use sidekey_cache::{CacheConfig, Embedded, SecretCache};
@@ -46,9 +47,9 @@ pub enum BuildError {
     /// The HTTP client.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The fetcher.
+    /// A region or endpoint that makes no endpoint URL.
     #[error(transparent)]
-    Fetcher(#[from] FetcherError),
+    Fetcher(#[from] SetupError),
 }
 
 /// Build the handler from the checked config, the environment's credentials
@@ -60,17 +61,32 @@ pub fn build(
     own_region: Option<&str>,
 ) -> Result<EdgeHandler, BuildError> {
     let client = http_client(config.timeout)?;
-    let fetcher = SigV4Fetcher::new(
-        client.clone(),
-        credentials,
-        &config.read_regions(own_region),
-        config.secrets_manager_endpoint.as_ref(),
-        config.timeout,
-    )?;
+    let regions = config.read_regions(own_region);
+    let endpoint = config
+        .secrets_manager_endpoint
+        .as_ref()
+        .map(|u| u.to_string());
+    let endpoints = regions
+        .iter()
+        .map(|region| Endpoint::new(Service::SecretsManager, region, endpoint.as_deref(), false))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Each region's read gets the configured timeout, once (the viewer is
+    // waiting): the read as a whole, and the cache's deadline around it,
+    // get one timeout per region.
+    let deadline = config.timeout * u32::try_from(endpoints.len()).unwrap_or(1);
+    let timeouts = Timeouts {
+        secrets_manager: deadline,
+        ssm: config.timeout,
+    };
+    let home = endpoints.first().cloned().ok_or(SetupError::NoRegion)?;
+    let fetcher = SigV4Fetcher::new(client.clone(), credentials, home.clone(), home, timeouts)
+        .with_secret_regions(endpoints, true)
+        .with_attempts(1, config.timeout);
     let cache = SecretCache::new(
         fetcher,
         CacheConfig {
             secret_ttl: config.ttl,
+            secret_deadline: deadline,
             ..CacheConfig::default()
         },
     );

@@ -3,14 +3,15 @@
 //! A hit is the cached value's wire body handed to hyper without a copy
 //! ([`sidekey_cache::Cached::body`]): serialized once when fetched, not per
 //! request. A batch answer is built from the values' cached bodies, copied
-//! once into one wiped buffer sized up front ([`protocol`]'s batch bodies).
+//! once into one wiped buffer sized up front (the operations' own `body`,
+//! `sidekey_aws::ops`).
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
-use sidekey_cache::protocol::{self, BatchEntry};
+use sidekey_aws::ops::{batch_get_secret_value, get_parameters};
 use sidekey_cache::{wiped_bytes, Error, ErrorKind, Fetch, SecretCache};
 use zeroize::Zeroizing;
 
@@ -128,12 +129,12 @@ impl<F: Fetch> Api<F> {
         if let Some(Err(e)) = outcomes.iter().find(|o| is_closed(o)) {
             return Err(e.clone().into());
         }
-        let entries: Vec<BatchEntry<'_>> = ids
+        let entries: Vec<batch_get_secret_value::Entry<'_>> = ids
             .iter()
             .zip(&outcomes)
             .map(|(id, o)| (id.as_str(), o.as_ref().map(|v| v.json())))
             .collect();
-        let body = protocol::batch_secret_values_body(&entries);
+        let body = batch_get_secret_value::body(&entries);
         Ok(json_response(StatusCode::OK, wiped_bytes(body)))
     }
 
@@ -157,7 +158,7 @@ impl<F: Fetch> Api<F> {
                 Err(e) => return Err(e.clone().into()),
             }
         }
-        let body = protocol::parameters_body(&found, &invalid);
+        let body = get_parameters::body(&found, &invalid);
         Ok(json_response(StatusCode::OK, wiped_bytes(body)))
     }
 

@@ -8,7 +8,8 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use sidekey_cache::{CacheConfig, Kind, Timeouts, TreeLimits};
+use sidekey_aws::Timeouts;
+use sidekey_cache::{CacheConfig, Kind, TreeLimits};
 
 use crate::auth::Token;
 use crate::ids;

@@ -123,6 +123,8 @@ mod tests {
         assert_eq!(up(ErrorKind::Throttled), 502);
         assert_eq!(up(ErrorKind::Unavailable), 502);
         assert_eq!(up(ErrorKind::Connection), 502);
+        // Refused credentials say nothing of the value: an upstream failure.
+        assert_eq!(up(ErrorKind::Credentials), 502);
         assert_eq!(up(ErrorKind::Timeout), 504);
         assert_eq!(ApiError::MissingToken.status(), 403);
         assert_eq!(ApiError::WrongToken.status(), 403);

@@ -19,7 +19,11 @@ Dependencies point down this list; no module imports one above it.
 * `ids`: what an id may be.
 * `error`: the one error type and its one mapping to HTTP statuses.
 * `logging`: `tracing` set up from the configured level.
-* `math`: the C `pow` the binary links, so it needs no `libm.so.6`.
+
+The process-wide choices (C's `pow` defined from the `libm` crate, glibc's
+malloc capped at one arena) are the `sidekey` binary's
+(`src/bin/sidekey/`), not this library's: a binary that links the library
+gets none of them.
 
 See `docs/architecture.md` for the data flow and the HTTP contract.
 */
@@ -32,8 +36,6 @@ mod error;
 mod ids;
 pub mod lifecycle;
 mod logging;
-mod malloc;
-mod math;
 mod request;
 mod server;
 
@@ -41,4 +43,3 @@ pub use auth::Token;
 pub use config::{Config, ConfigError};
 pub use lifecycle::{report_init_error, run};
 pub use logging::init as init_logging;
-pub use malloc::limit_arenas;

@@ -25,9 +25,9 @@ use sidekey_cache::{Fetch, Kind, RestoreDetector, SecretCache};
 
 /// The fetcher: the lean SigV4 one, or the AWS SDK's with feature `aws-sdk`.
 #[cfg(not(feature = "aws-sdk"))]
-type Upstream = sidekey_cache::SigV4Fetcher;
+type Upstream = sidekey_aws::SigV4Fetcher;
 #[cfg(feature = "aws-sdk")]
-type Upstream = sidekey_cache::AwsFetcher;
+type Upstream = sidekey_aws::AwsFetcher;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -65,7 +65,7 @@ pub enum Error {
     Lambda(lambda_extension::Error),
     /// The AWS clients could not be set up from the environment.
     #[error("AWS clients: {0}")]
-    Aws(#[from] sidekey_cache::SetupError),
+    Aws(#[from] sidekey_aws::SetupError),
 }
 
 /// Run the extension to SHUTDOWN.

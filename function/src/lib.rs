@@ -4,9 +4,8 @@ secrets through the sidekey extension.
 
 * [`weather`]: the handler (generic over [`SecretSource`] and
   [`weather::WeatherApi`]), its configuration and its errors.
-* [`extension_client`]: [`ExtensionClient`], a [`SecretSource`] over the
-  extension's HTTP API on localhost. Any Rust function (and the benchmarks)
-  reads secrets through it.
+* [`ExtensionClient`] (crate `sidekey-client`): the [`SecretSource`] it
+  reads its key through, the extension's HTTP API on localhost.
 * [`openweather`]: [`OpenWeather`], the One Call API client.
 
 The other [`SecretSource`], [`sidekey_cache::Embedded`], is the cache itself
@@ -14,10 +13,9 @@ in-process: the Lambda@Edge function (`edge/`) uses it.
 */
 #![warn(missing_docs)]
 
-pub mod extension_client;
 pub mod openweather;
 pub mod weather;
 
-pub use extension_client::ExtensionClient;
 pub use openweather::OpenWeather;
 pub use sidekey_cache::{SecretSource, SourceError};
+pub use sidekey_client::ExtensionClient;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use std::future::Future;
 
+use sidekey_aws::{AwsFetcher, SigV4Fetcher};
 use sidekey_cache::{
-    AwsFetcher, CacheConfig, ErrorKind, Fetch, Key, ParameterRequest, SecretCache, SecretRequest,
-    SigV4Fetcher,
+    CacheConfig, ErrorKind, Fetch, Key, ParameterRequest, SecretCache, SecretRequest,
 };
 use sidekey_tests::aws;
 use sidekey_tests::moto::Moto;
@@ -38,7 +38,7 @@ macro_rules! for_each_fetcher {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test::<sidekey_cache::SigV4Fetcher>().await
+                    super::$test::<sidekey_aws::SigV4Fetcher>().await
                 }
             )*
         }
@@ -46,7 +46,7 @@ macro_rules! for_each_fetcher {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test::<sidekey_cache::AwsFetcher>().await
+                    super::$test::<sidekey_aws::AwsFetcher>().await
                 }
             )*
         }

@@ -123,7 +123,7 @@ fn config(secret_id: &str, api: &Api, proxy: &Proxy, replicas: &[&str]) -> EdgeC
             "api_url": api.url(),
             "primary_region": "us-east-1",
             "replica_regions": replicas,
-            "timeout_ms": 3000,
+            "timeout_ms": 1600,
             "secrets_manager_endpoint": proxy.url(),
         })
         .to_string(),

@@ -6,7 +6,8 @@ use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::Credentials;
 use aws_sdk_secretsmanager::primitives::Blob;
 use base64::Engine as _;
-use sidekey_cache::{sigv4, AwsFetcher, SigV4Fetcher, Timeouts};
+use sidekey_aws::ops::Service;
+use sidekey_aws::{AwsFetcher, Endpoint, SigV4Fetcher, Timeouts};
 use zeroize::Zeroizing;
 
 /// Region, credentials and endpoint for the emulator at `endpoint`.
@@ -34,17 +35,17 @@ pub async fn fetcher(endpoint: &str) -> AwsFetcher {
 /// The lean fetcher (the extension's), aimed at `endpoint` for both
 /// services, with the same region and credentials.
 pub fn sigv4_fetcher(endpoint: &str) -> SigV4Fetcher {
-    let client = sidekey_cache::https::client(std::time::Duration::from_secs(1), 3)
-        .expect("the HTTPS client");
-    let credentials = sigv4::Credentials::new("test".into(), Zeroizing::new("test".into()), None);
-    let at = |service: &str| {
-        sigv4::Endpoint::new(service, "us-east-1", Some(endpoint)).expect("the endpoint")
-    };
+    let client =
+        sidekey_aws::https::client(std::time::Duration::from_secs(1), 3).expect("the HTTPS client");
+    let credentials =
+        sidekey_aws::Credentials::new("test".into(), Zeroizing::new("test".into()), None);
+    let at =
+        |service| Endpoint::new(service, "us-east-1", Some(endpoint), false).expect("the endpoint");
     SigV4Fetcher::new(
         client,
-        &credentials,
-        at("secretsmanager"),
-        at("ssm"),
+        credentials,
+        at(Service::SecretsManager),
+        at(Service::Ssm),
         Timeouts::default(),
     )
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sidekey_cache::fetch::BatchItem;
+use sidekey_cache::BatchItem;
 use sidekey_cache::{Error, ErrorKind, Fetch, Key, Kind, Parameter, Payload, Record, SecretValue};
 use tokio::sync::Notify;
 use tokio::time::Instant;

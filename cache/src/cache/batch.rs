@@ -1,63 +1,95 @@
-//! Many values in one read: [`SecretCache::get_secrets`] and
-//! [`SecretCache::get_parameters`].
+//! Many values in one upstream call, in one place: the batch landing that
+//! the prefetch, the INVOKE-time refresh and the batch reads
+//! ([`SecretCache::get_secrets`], [`SecretCache::get_parameters`]) share.
 //!
 //! Each value is its own entry, the very one a single read uses, so a batch
 //! and a single read of the same id share the value, its TTL and its
-//! flight. What is held (fresh, stale or being refreshed), already in
-//! flight, or failed and backing off takes the ordinary read path. The
-//! rest, the cold misses, are registered as flights first, so concurrent
-//! readers of any of them wait for this batch, and then fetched together:
-//! one `BatchGetSecretValue` (20 ids) or `GetParameters` (10 names) per
-//! chunk. What the batch call does not answer, for an id or at all
-//! (throttled, not allowed, not offered by the fetcher, out of time), is
-//! read one by one under the flights already registered.
+//! flight. A batch registers a flight for each key it reads first, so a
+//! reader of any of them meanwhile waits for the batch; then one task,
+//! spawned so that no caller going away cancels what others wait on,
+//! makes one `BatchGetSecretValue` or `GetParameters` call per chunk of the
+//! fetcher's [`batch_limit`](crate::Fetch::batch_limit), lands what each
+//! answers, and reads the rest one by one under the flights already
+//! registered ([`SecretCache::spawn_batch`]).
 //!
-//! Time: the batch call has half the read's deadline, so the single reads
-//! it may fall back to still have the other half; every value ends by the
-//! read's own deadline, as a single read does.
+//! A batch read takes what is held (fresh, stale or being refreshed),
+//! already in flight, or failed and backing off down the ordinary read
+//! path; only its cold misses go into a batch. The batch call has half the
+//! read's deadline, so the single reads it may fall back to still have the
+//! other half.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant as Deadline;
 
-use super::flight::PendingFlights;
-use super::{closed, Mode, Plan, SecretCache};
+use super::flight::{Flight, PendingFlights};
+use super::{closed, Mode, Plan, SecretCache, State};
 use crate::clock::Clock;
-use crate::fetch::{BatchItem, PARAMETERS_BATCH, SECRETS_BATCH};
 use crate::metrics::Counters;
-use crate::{Cached, Error, Fetch, Key, Kind};
+use crate::{Cached, Error, ErrorKind, Fetch, Key, Kind};
 
-/// The batch call that reads a group's cold misses.
-#[derive(Clone, Copy)]
-enum Call {
+/// The keys one batch call can read together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Group {
     /// `BatchGetSecretValue`: current versions of secrets.
     Secrets,
-    /// `GetParameters`: latest versions of parameters.
+    /// `GetParameters`: latest versions of parameters, one decryption
+    /// setting for all names.
     Parameters { with_decryption: bool },
 }
 
-impl Call {
-    fn kind(self) -> Kind {
-        match self {
-            Call::Secrets => Kind::Secret,
-            Call::Parameters { .. } => Kind::Parameter,
+impl Group {
+    /// The batch call that can read `key`, if any: only the current
+    /// version of a secret (`BatchGetSecretValue` reads no other) and the
+    /// latest version of a parameter (`GetParameters` takes names; a
+    /// selector read stays out of batches, so answers are never matched
+    /// across versions).
+    pub fn of(key: &Key) -> Option<Group> {
+        match key {
+            Key::Secret(r) if r.version_id.is_none() && r.version_stage.is_none() => {
+                Some(Group::Secrets)
+            }
+            Key::Parameter(p) if p.version.is_none() && p.label.is_none() => {
+                Some(Group::Parameters {
+                    with_decryption: p.with_decryption,
+                })
+            }
+            _ => None,
         }
     }
 
-    fn chunk(self) -> usize {
+    pub fn kind(self) -> Kind {
         match self {
-            Call::Secrets => SECRETS_BATCH,
-            Call::Parameters { .. } => PARAMETERS_BATCH,
+            Group::Secrets => Kind::Secret,
+            Group::Parameters { .. } => Kind::Parameter,
         }
     }
 
-    fn key(self, id: &str) -> Key {
+    /// The key of `id` in this group.
+    pub fn key(self, id: &str) -> Key {
         match self {
-            Call::Secrets => Key::secret(id),
-            Call::Parameters { with_decryption } => Key::parameter(id, with_decryption),
+            Group::Secrets => Key::secret(id),
+            Group::Parameters { with_decryption } => Key::parameter(id, with_decryption),
         }
     }
+}
+
+/// How a batch treats its keys.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BatchPlan {
+    /// Whether batch calls are made at all: a short prefetch reads one by
+    /// one, on `GetSecretValue`'s larger quota.
+    pub batched: bool,
+    /// Each batch call's budget, from its start.
+    pub call: Duration,
+    /// When the single reads of what a call left unanswered end: at this
+    /// instant, or one read deadline after they start.
+    pub singles_until: Option<Deadline>,
+    /// A refresh spares single reads after a batch call that failed as a
+    /// whole, where they cannot help (see [`spares`]).
+    pub refresh: bool,
 }
 
 impl<F: Fetch, C: Clock> SecretCache<F, C> {
@@ -67,7 +99,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// with `BatchGetSecretValue`. One id's failure is that id's outcome,
     /// never the others'.
     pub async fn get_secrets(&self, ids: &[String]) -> Vec<Result<Arc<Cached>, Error>> {
-        self.read_group(ids, Call::Secrets).await
+        self.read_group(ids, Group::Secrets).await
     }
 
     /// The latest versions of parameters `names`, in order, as
@@ -78,14 +110,14 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         names: &[String],
         with_decryption: bool,
     ) -> Vec<Result<Arc<Cached>, Error>> {
-        self.read_group(names, Call::Parameters { with_decryption })
+        self.read_group(names, Group::Parameters { with_decryption })
             .await
     }
 
-    async fn read_group(&self, ids: &[String], call: Call) -> Vec<Result<Arc<Cached>, Error>> {
+    async fn read_group(&self, ids: &[String], group: Group) -> Vec<Result<Arc<Cached>, Error>> {
         let inner = &self.inner;
-        let kind = call.kind();
-        let keys: Vec<Key> = ids.iter().map(|id| call.key(id)).collect();
+        let kind = group.kind();
+        let keys: Vec<Key> = ids.iter().map(|id| group.key(id)).collect();
         if !inner.config.caching_enabled(kind) {
             // Nothing is kept: each read goes upstream as a single read would.
             let mut out = Vec::with_capacity(keys.len());
@@ -96,62 +128,46 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         }
         let began = Deadline::now();
         let deadline = began + inner.config.deadline(kind);
-        let mut pending = PendingFlights {
-            cache: self.clone(),
-            flights: HashMap::new(),
-        };
-        // Per key: the plan of a held, in-flight or failed key, or the
-        // flight registered for a cold miss (the plan of which is to wait).
+        // Per key: the plan of a held, in-flight or failed key (made below,
+        // once the cold ones are registered), or the cold key's flight.
         let mut plans: Vec<Option<Plan>> = Vec::with_capacity(keys.len());
-        let mut cold: Vec<&String> = Vec::new();
         {
             let now = inner.clock.now();
             let mut state = inner.lock();
             if state.closed {
                 return keys.iter().map(|_| Err(closed())).collect();
             }
-            for (id, key) in ids.iter().zip(&keys) {
+            let mut cold: Vec<Key> = Vec::new();
+            for key in &keys {
                 let backing_off = state.failures.peek(key).is_some_and(|f| now < f.retry_at);
                 let ordinary =
                     state.entries.contains(key) || state.flights.contains_key(key) || backing_off;
-                if ordinary {
-                    plans.push(None);
-                } else {
+                plans.push(None);
+                if !ordinary && !cold.contains(key) {
                     Counters::inc(&inner.counters.misses);
-                    let (flight, tx) = self.register(&mut state, key, deadline);
-                    pending.flights.insert(key.clone(), (flight.id, tx));
-                    cold.push(id);
-                    plans.push(Some(Plan::Wait {
-                        flight,
-                        stale: None,
-                    }));
+                    cold.push(key.clone());
                 }
             }
+            let plan = BatchPlan {
+                batched: true,
+                call: inner.config.deadline(kind) / 2,
+                singles_until: Some(deadline),
+                refresh: false,
+            };
+            let flights = self.spawn_batch(&mut state, group, cold.clone(), deadline, plan);
+            for (key, flight) in cold.iter().zip(flights) {
+                let i = keys.iter().position(|k| k == key).unwrap_or_default();
+                plans[i] = Some(Plan::Wait {
+                    flight,
+                    stale: None,
+                });
+            }
         }
-        // The ordinary reads start now (their flights run meanwhile).
+        // The ordinary reads start now (the batch runs meanwhile).
         for (plan, key) in plans.iter_mut().zip(&keys) {
             if plan.is_none() {
                 *plan = Some(self.plan(key, Mode::Cached, Arc::clone));
             }
-        }
-        let batch_deadline = began + inner.config.deadline(kind) / 2;
-        for chunk in cold.chunks(call.chunk()) {
-            let chunk: Vec<String> = chunk.iter().map(|id| (*id).clone()).collect();
-            let items = match call {
-                Call::Secrets => {
-                    let fetch = inner.fetcher.fetch_batch(&chunk);
-                    inner.call(kind, batch_deadline, fetch).await
-                }
-                Call::Parameters { with_decryption } => {
-                    let fetch = inner.fetcher.fetch_parameters(&chunk, with_decryption);
-                    inner.call(kind, batch_deadline, fetch).await
-                }
-            };
-            let items = items.unwrap_or_else(|e| {
-                tracing::debug!(error = %e, "batch read failed; reading one by one");
-                Vec::new()
-            });
-            self.land_batch(&mut pending, call, &chunk, items, deadline);
         }
         let mut out = Vec::with_capacity(keys.len());
         for (plan, key) in plans.into_iter().zip(&keys) {
@@ -161,41 +177,144 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         out
     }
 
-    /// Land what a batch call answered for `chunk`, and start single reads,
-    /// ending by `deadline`, for the ids it left unanswered.
-    fn land_batch(
+    /// Register a flight, ending by `flights_until`, for each of `keys`
+    /// (of one `group`, none in flight), and spawn the one task that reads
+    /// them as `plan` says: one batch call per chunk of the fetcher's batch
+    /// limit, one after the other (a fleet's cold starts meet the batch
+    /// call's small quota), landing what each answers; what a call leaves
+    /// unanswered is read one by one under the flight its readers already
+    /// wait on. Returns the flights, in the order of `keys`.
+    ///
+    /// The task owns the flights: if it is aborted (a restore detaches
+    /// every flight) they are unregistered and their waiters told at once.
+    pub(super) fn spawn_batch(
+        &self,
+        state: &mut State,
+        group: Group,
+        keys: Vec<Key>,
+        flights_until: Deadline,
+        plan: BatchPlan,
+    ) -> Vec<Flight> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let mut pending = PendingFlights {
+            cache: self.clone(),
+            flights: HashMap::new(),
+        };
+        let mut flights = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let (flight, tx) = self.register(state, key, flights_until);
+            pending.flights.insert(key.clone(), (flight.id, tx));
+            flights.push(flight);
+        }
+        let cache = self.clone();
+        let todo = keys.clone();
+        let task = tokio::spawn(async move {
+            let mut pending = pending;
+            let limit = cache.inner.fetcher.batch_limit(group.kind()).max(1);
+            for chunk in todo.chunks(limit) {
+                cache.read_chunk(&mut pending, group, chunk, plan).await;
+            }
+        });
+        let abort = task.abort_handle();
+        for key in &keys {
+            if let Some(f) = state.flights.get_mut(key) {
+                f.task = Some(abort.clone());
+            }
+        }
+        flights
+    }
+
+    /// One batch call for `chunk` (unless the plan reads one by one), its
+    /// answers landed, and single reads started for the rest.
+    async fn read_chunk(
         &self,
         pending: &mut PendingFlights<F, C>,
-        call: Call,
-        chunk: &[String],
-        items: Vec<BatchItem>,
-        deadline: Deadline,
+        group: Group,
+        chunk: &[Key],
+        plan: BatchPlan,
     ) {
         let inner = &self.inner;
+        let kind = group.kind();
+        let (items, failed) = if plan.batched && chunk.len() > 1 {
+            let ids: Vec<String> = chunk.iter().map(|k| k.id().to_owned()).collect();
+            let until = Deadline::now() + plan.call;
+            let answer = match group {
+                Group::Secrets => {
+                    inner
+                        .call(kind, until, inner.fetcher.fetch_batch(&ids))
+                        .await
+                }
+                Group::Parameters { with_decryption } => {
+                    let call = inner.fetcher.fetch_parameters(&ids, with_decryption);
+                    inner.call(kind, until, call).await
+                }
+            };
+            match answer {
+                Ok(items) => (items, None),
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch call failed; reading one by one");
+                    (Vec::new(), Some(e))
+                }
+            }
+        } else {
+            // Nothing answered: every key is read one by one below.
+            (Vec::new(), None)
+        };
         let mut answers = Vec::with_capacity(items.len());
         {
             let now = inner.clock.now();
             let mut state = inner.lock();
             for (id, result) in items {
-                // An id the call was not asked for, or answered twice.
-                let Some((flight, tx)) = pending.flights.remove(&call.key(&id)) else {
+                // The key asked for under this id; an id the call was not
+                // asked for, or answered twice, is dropped.
+                let Some(key) = chunk.iter().find(|k| k.id() == id) else {
                     continue;
                 };
-                let key = call.key(&id);
+                let Some((flight, tx)) = pending.flights.remove(key) else {
+                    continue;
+                };
                 let outcome = result.map(|record| Arc::new(Cached::from_record(record)));
-                answers.push((tx, inner.land(&mut state, &key, flight, outcome, now)));
+                answers.push((tx, inner.land(&mut state, key, flight, outcome, now)));
             }
-            for id in chunk {
-                let key = call.key(id);
-                if let Some((flight, tx)) = pending.flights.remove(&key) {
-                    self.spawn_fetch(&mut state, key, flight, tx, deadline);
+            let singles_until = plan
+                .singles_until
+                .unwrap_or_else(|| Deadline::now() + inner.config.deadline(kind));
+            for key in chunk {
+                let Some((flight, tx)) = pending.flights.remove(key) else {
+                    continue;
+                };
+                let spared = failed
+                    .as_ref()
+                    .filter(|e| plan.refresh && spares(e, kind, state.entries.contains(key)));
+                match spared {
+                    Some(e) => {
+                        let outcome = Err(e.clone());
+                        answers.push((tx, inner.land(&mut state, key, flight, outcome, now)));
+                    }
+                    None => self.spawn_fetch(&mut state, key.clone(), flight, tx, singles_until),
                 }
             }
         }
         for (tx, outcome) in answers {
+            // Nobody waiting is fine: the value is cached all the same.
             let _ = tx.send(Some(outcome));
         }
     }
+}
+
+/// Whether a refresh whose batch call failed as a whole with `error` ends
+/// there for a key (served stale meanwhile) instead of reading it alone.
+///
+/// Single reads help only where the call was not permitted, or was
+/// throttled and single reads have a quota of their own (`GetSecretValue`;
+/// `GetParameter` shares `GetParameters`'), or the key holds no value to
+/// serve meanwhile. Otherwise single reads against a service that is down,
+/// or against the very quota that throttled, only feed the storm (the
+/// fleet simulation, `bench/`).
+fn spares(error: &Error, kind: Kind, held: bool) -> bool {
+    error.is_transient() && !(error.kind() == ErrorKind::Throttled && kind == Kind::Secret) && held
 }
 
 #[cfg(test)]

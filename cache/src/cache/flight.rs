@@ -66,7 +66,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
 
     /// Spawn the one upstream read for `key` and register it as the flight.
     pub(super) fn start_flight(&self, state: &mut super::State, key: &Key) -> Flight {
-        let deadline = Deadline::now() + self.inner.config.deadline(key.kind());
+        let deadline = Deadline::now() + self.inner.config.flight_deadline(key);
         let (flight, tx) = self.register(state, key, deadline);
         self.spawn_fetch(state, key.clone(), flight.id, tx, deadline);
         flight

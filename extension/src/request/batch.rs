@@ -1,6 +1,6 @@
 //! `GET /secretsmanager/batch?secretIds=A,B,...`: several secrets at once.
 
-use sidekey_cache::fetch::SECRETS_BATCH;
+use sidekey_aws::ops::batch_get_secret_value::MAX_IDS;
 
 use super::query::Params;
 use super::Route;
@@ -9,5 +9,5 @@ use crate::error::ApiError;
 /// `/secretsmanager/batch`'s query: up to 20 distinct ids, current versions.
 pub(super) fn get(query: &str) -> Result<Route, ApiError> {
     let params = Params::parse(query, &["secretIds"])?;
-    Ok(Route::Secrets(params.list("secretIds", SECRETS_BATCH)?))
+    Ok(Route::Secrets(params.list("secretIds", MAX_IDS)?))
 }

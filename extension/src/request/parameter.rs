@@ -1,7 +1,7 @@
 //! `GET /systemsmanager/parameters/get?name=N`: one parameter; with
 //! `names=A,B,...` instead, several (`GetParameters`).
 
-use sidekey_cache::fetch::PARAMETERS_BATCH;
+use sidekey_aws::ops::get_parameters::MAX_NAMES;
 use sidekey_cache::{Key, ParameterRequest};
 
 use super::query::{bad, Params};
@@ -32,7 +32,7 @@ pub(super) fn get(query: &str) -> Result<Route, ApiError> {
         return Err(bad(format!("names: not with {other:?}")));
     }
     Ok(Route::Parameters {
-        names: params.list("names", PARAMETERS_BATCH)?,
+        names: params.list("names", MAX_NAMES)?,
         with_decryption: params.flag("withDecryption")?,
     })
 }

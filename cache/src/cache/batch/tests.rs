@@ -108,40 +108,56 @@ async fn a_single_read_racing_the_batch_joins_its_flight() {
 async fn a_hung_batch_call_leaves_half_the_deadline_to_single_reads() {
     let fetch = Scripted::new();
     fetch.set("a", "1");
+    fetch.set("b", "2");
     fetch.batch_pace(crate::testutil::Pace::Hang);
     let cache = cache_over(&fetch);
     let began = tokio::time::Instant::now();
-    let out = cache.get_secrets(&ids(&["a"])).await;
-    assert_eq!(texts(&out), ["1"]);
-    assert_eq!((fetch.batch_calls(), fetch.calls()), (1, 1));
+    let out = cache.get_secrets(&ids(&["a", "b"])).await;
+    assert_eq!(texts(&out), ["1", "2"]);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (1, 2));
     assert!(began.elapsed() <= CacheConfig::default().secret_deadline);
 }
 
 #[tokio::test]
-async fn a_batch_dropped_mid_call_leaves_no_flight_behind() {
+async fn one_cold_id_is_read_alone_on_the_larger_quota() {
+    // GetSecretValue's quota is a hundred times BatchGetSecretValue's, and
+    // one id costs one call either way.
+    let fetch = Scripted::new();
+    fetch.set("a", "1");
+    let cache = cache_over(&fetch);
+    let out = cache.get_secrets(&ids(&["a"])).await;
+    assert_eq!(texts(&out), ["1"]);
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (0, 1));
+}
+
+#[tokio::test]
+async fn a_batch_reader_going_away_fails_no_other_reader() {
+    // Issue 26: the batch's flights ran in the batch reader's future, so a
+    // client that hung up failed every single reader joined to them with
+    // "the upstream read was abandoned". They run in a task of their own.
     let (fetch, gate) = Scripted::new().gated();
     fetch.set("a", "1");
+    fetch.set("b", "2");
     let cache = cache_over(&fetch);
     let batch = tokio::spawn({
         let cache = cache.clone();
-        async move { cache.get_secrets(&ids(&["a"])).await }
+        async move { cache.get_secrets(&ids(&["a", "b"])).await }
     });
     settle().await;
-    assert_eq!(cache.inner.lock().flights.len(), 1);
+    assert_eq!(cache.inner.lock().flights.len(), 2);
+    let single = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get(&Key::secret("b")).await }
+    });
+    settle().await;
     batch.abort();
     let _ = batch.await;
-    assert!(cache.inner.lock().flights.is_empty());
     gate.add_permits(10);
-    assert_eq!(
-        cache
-            .get(&Key::secret("a"))
-            .await
-            .unwrap()
-            .text()
-            .unwrap()
-            .as_str(),
-        "1"
-    );
+    let single = single.await.unwrap().unwrap();
+    assert_eq!(single.text().unwrap().as_str(), "2");
+    assert!(cache.contains(&Key::secret("a")), "the batch landed anyway");
+    assert_eq!((fetch.batch_calls(), fetch.calls()), (1, 0));
+    assert!(cache.inner.lock().flights.is_empty());
 }
 
 #[tokio::test]

@@ -1,22 +1,22 @@
-//! The credentials a Lambda function has: fixed ones from the environment,
-//! or, under SnapStart, short-lived ones from the container endpoint,
-//! refreshed before they expire.
+//! Where the fetcher's credentials come from: fixed ones from the
+//! environment, or, under SnapStart, short-lived ones from the container
+//! endpoint, fetched again before they expire (and at once after the
+//! service refused them).
 
-use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials as AwsCredentials;
-use aws_smithy_runtime_api::client::identity::Identity;
-use aws_smithy_types::date_time::{DateTime, Format};
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use serde::Deserialize;
+use sidekey_cache::{Error, ErrorKind};
 use zeroize::Zeroizing;
 
-use super::Client;
-use crate::{Error, ErrorKind};
+use crate::errors::kind_of_status;
+use crate::fetcher::{exchange, Client};
+use crate::sigv4::Credentials;
 
 /// Container credentials are fetched again once they are this close to
 /// expiring (the SDK's own margin is of the same order).
@@ -24,56 +24,6 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The largest credentials answer read.
 const MAX_ANSWER: usize = 16 * 1024;
-
-/// A function's credentials, as Lambda puts them in its environment
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
-#[derive(Clone)]
-pub struct Credentials {
-    access_key_id: String,
-    secret_access_key: Zeroizing<String>,
-    session_token: Option<Zeroizing<String>>,
-}
-
-impl Credentials {
-    /// Credentials from their three parts.
-    pub fn new(
-        access_key_id: String,
-        secret_access_key: Zeroizing<String>,
-        session_token: Option<Zeroizing<String>>,
-    ) -> Self {
-        Self {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        }
-    }
-
-    /// The signing identity, for credentials that do not expire.
-    pub fn identity(&self) -> Identity {
-        self.identity_until(None)
-    }
-
-    /// The signing identity, valid until `expiry` if given.
-    pub(crate) fn identity_until(&self, expiry: Option<SystemTime>) -> Identity {
-        AwsCredentials::new(
-            self.access_key_id.clone(),
-            self.secret_access_key.to_string(),
-            self.session_token.as_ref().map(|t| t.to_string()),
-            expiry,
-            "lambda",
-        )
-        .into()
-    }
-}
-
-/// Prints the access key id only.
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`)
 /// and the token it expects in `Authorization`.
@@ -108,47 +58,61 @@ impl ContainerEndpoint {
     }
 }
 
-/// Where the fetcher's signing identity comes from.
-pub(crate) enum Source {
-    Fixed(Identity),
+/// Where the fetcher's credentials come from.
+pub enum Source {
+    /// The environment's, for the environment's life.
+    Fixed(Arc<Credentials>),
+    /// The container endpoint's (SnapStart).
     Container {
+        /// Where they are fetched.
         endpoint: ContainerEndpoint,
-        /// The last identity fetched and when it expires.
-        current: tokio::sync::Mutex<Option<(Identity, Option<SystemTime>)>>,
+        /// The last fetched and when they expire.
+        current: tokio::sync::Mutex<Option<(Arc<Credentials>, Option<SystemTime>)>>,
     },
 }
 
 impl Source {
-    pub(crate) fn fixed(credentials: &Credentials) -> Self {
-        Source::Fixed(credentials.identity())
+    /// `credentials`, for good.
+    pub fn fixed(credentials: Credentials) -> Self {
+        Source::Fixed(Arc::new(credentials))
     }
 
-    pub(crate) fn container(endpoint: ContainerEndpoint) -> Self {
+    /// Fetched from `endpoint` when needed.
+    pub fn container(endpoint: ContainerEndpoint) -> Self {
         Source::Container {
             endpoint,
             current: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// The identity to sign with now: the fixed one, or the container's,
-    /// fetched when missing or about to expire. Callers at the same moment
-    /// share one fetch.
-    pub(crate) async fn identity(&self, client: &Client) -> Result<Identity, Error> {
+    /// The credentials to sign with now: the fixed ones, or the
+    /// container's, fetched when missing or about to expire. Callers at the
+    /// same moment share one fetch.
+    pub async fn get(&self, client: &Client) -> Result<Arc<Credentials>, Error> {
         let (endpoint, current) = match self {
-            Source::Fixed(identity) => return Ok(identity.clone()),
+            Source::Fixed(credentials) => return Ok(Arc::clone(credentials)),
             Source::Container { endpoint, current } => (endpoint, current),
         };
         let mut current = current.lock().await;
         let fresh = |expiry: &Option<SystemTime>| {
             expiry.is_none_or(|e| SystemTime::now() + REFRESH_MARGIN < e)
         };
-        if let Some((identity, _)) = current.as_ref().filter(|(_, e)| fresh(e)) {
-            return Ok(identity.clone());
+        if let Some((credentials, _)) = current.as_ref().filter(|(_, e)| fresh(e)) {
+            return Ok(Arc::clone(credentials));
         }
         let (credentials, expiry) = fetch_container(client, endpoint).await?;
-        let identity = credentials.identity_until(expiry);
-        *current = Some((identity.clone(), expiry));
-        Ok(identity)
+        let credentials = Arc::new(credentials);
+        *current = Some((Arc::clone(&credentials), expiry));
+        Ok(credentials)
+    }
+
+    /// Forget credentials the service refused (expired early, rotated):
+    /// the next call fetches fresh ones. Fixed credentials stay: nothing
+    /// else could replace them.
+    pub async fn forget(&self) {
+        if let Source::Container { current, .. } = self {
+            current.lock().await.take();
+        }
     }
 }
 
@@ -194,12 +158,12 @@ async fn fetch_container(
         value.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    let (status, body) = super::exchange(client, request, MAX_ANSWER)
+    let (status, body) = exchange(client, request, MAX_ANSWER)
         .await
         .map_err(|e| failed(e.message()))?;
     if !(200..300).contains(&status) {
         return Err(Error::new(
-            ErrorKind::from_status(status),
+            kind_of_status(status),
             format!("container credentials endpoint: HTTP {status}"),
         ));
     }
@@ -208,10 +172,7 @@ async fn fetch_container(
     let expiry = match answer.expiration.as_deref() {
         None => None,
         Some(text) => Some(
-            DateTime::from_str(text, Format::DateTime)
-                .ok()
-                .and_then(|d| SystemTime::try_from(d).ok())
-                .ok_or_else(|| failed("Expiration is not a date"))?,
+            humantime::parse_rfc3339_weak(text).map_err(|_| failed("Expiration is not a date"))?,
         ),
     };
     let credentials = Credentials::new(
@@ -236,5 +197,14 @@ mod tests {
         let d = format!("{c:?}");
         assert!(d.contains("AKIDEXAMPLE"));
         assert!(!d.contains("wJalr") && !d.contains("session-tok"));
+    }
+
+    #[test]
+    fn container_expirations_parse() {
+        let t = humantime::parse_rfc3339_weak("2026-12-06T05:16:16Z").unwrap();
+        assert_eq!(
+            humantime::format_rfc3339_seconds(t).to_string(),
+            "2026-12-06T05:16:16Z"
+        );
     }
 }

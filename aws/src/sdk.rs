@@ -1,4 +1,5 @@
-//! [`AwsFetcher`]: the production [`Fetch`] over the official AWS SDK.
+//! [`AwsFetcher`]: the same [`Fetch`] as [`crate::SigV4Fetcher`], over the
+//! official AWS SDK (feature `aws-sdk`), kept as an alternative.
 //!
 //! One HTTPS stack ([`crate::https`], HTTP/1.1 over rustls with ring,
 //! shared by both clients) and the SDK's standard retry for a single read.
@@ -8,7 +9,7 @@
 //! general loader (profile files, IMDS, SSO, web identity through STS) is
 //! not linked: the extension never runs where those apply, and leaving
 //! them out keeps their code out of every sandbox's memory. SDK errors are classified by
-//! the one protocol table ([`crate::protocol`]), as the edge's SigV4
+//! the one table ([`crate::errors`]), as the edge's SigV4
 //! fetcher's are.
 
 use std::time::Duration;
@@ -26,20 +27,20 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use zeroize::Zeroizing;
 
-use crate::config::or_default_deadline;
-use crate::fetch::BatchItem;
-use crate::https::HttpsError;
-use crate::protocol::{designates, secret_record, unreadable_answer, SecretParts, Tree};
-use crate::upstream::{Environment, SetupError, Timeouts};
-use crate::{
-    Error, ErrorKind, Fetch, Key, Parameter, ParameterRequest, PathRequest, Record, SecretRequest,
-    TreeLimits,
+use sidekey_cache::{
+    or_default_deadline, BatchItem, Error, ErrorKind, Fetch, Key, Kind, Parameter,
+    ParameterRequest, PathRequest, Record, SecretRequest, TreeLimits,
 };
 
-mod connector;
+use crate::env::{Environment, SetupError, Timeouts};
+use crate::errors::{bare, kind_of_answer, kind_of_status, unreadable_answer};
+use crate::https::HttpsError;
+use crate::ops::batch_get_secret_value::{self, designates};
+use crate::ops::get_parameters;
+use crate::ops::get_parameters_by_path::{Pages, Tree, PAGE};
+use crate::ops::get_secret_value::{record, SecretParts};
 
-/// Parameters per `GetParametersByPath` page (the service's maximum).
-const PAGE: i32 = 10;
+mod connector;
 
 /// Reads secrets with `GetSecretValue` / `BatchGetSecretValue` and
 /// parameters with `GetParameter` / `GetParameters` / `GetParametersByPath`.
@@ -132,7 +133,7 @@ impl AwsFetcher {
             .await
             .map_err(classify)?;
         // Move the SDK's buffers into wiped ones: no copy is left behind.
-        secret_record(SecretParts {
+        record(SecretParts {
             arn: out.arn,
             name: out.name,
             version_id: out.version_id,
@@ -162,6 +163,7 @@ impl AwsFetcher {
     /// [`TreeLimits`] it stops paging and answers the bound's error.
     async fn get_tree(&self, req: &PathRequest) -> Result<Record, Error> {
         let mut tree = Tree::new(&req.path, self.trees);
+        let mut pages = Pages::new(&req.path, self.trees);
         let mut next: Option<String> = None;
         loop {
             let out = self
@@ -170,7 +172,7 @@ impl AwsFetcher {
                 .path(&req.path)
                 .recursive(req.recursive)
                 .with_decryption(req.with_decryption)
-                .max_results(PAGE)
+                .max_results(PAGE as i32)
                 .set_next_token(next.take())
                 .send()
                 .await
@@ -178,7 +180,7 @@ impl AwsFetcher {
             for p in out.parameters.unwrap_or_default() {
                 tree.push(parameter(p))?;
             }
-            match out.next_token.filter(|t| !t.is_empty()) {
+            match pages.next(out.next_token.filter(|t| !t.is_empty()))? {
                 Some(token) => next = Some(token),
                 None => return Ok(tree.into_record()),
             }
@@ -211,6 +213,13 @@ impl Fetch for AwsFetcher {
         }
     }
 
+    fn batch_limit(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Secret => batch_get_secret_value::MAX_IDS,
+            Kind::Parameter => get_parameters::MAX_NAMES,
+        }
+    }
+
     async fn fetch_parameters(
         &self,
         names: &[String],
@@ -232,9 +241,14 @@ impl Fetch for AwsFetcher {
             .map_err(classify)?;
         let mut items = Vec::with_capacity(names.len());
         for p in out.parameters.unwrap_or_default() {
-            // Named as stored (or by ARN when asked by ARN).
+            // Named as stored (or by ARN when asked by ARN), with the
+            // selector asked.
+            let selector = p.selector.as_deref().unwrap_or_default();
             let id = names.iter().find(|n| {
-                Some(n.as_str()) == p.name.as_deref() || Some(n.as_str()) == p.arn.as_deref()
+                [p.name.as_deref(), p.arn.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|id| n.strip_prefix(id) == Some(selector))
             });
             if let Some(id) = id.cloned() {
                 items.push((id, Ok(Record::Parameter(parameter(p)))));
@@ -265,15 +279,32 @@ impl Fetch for AwsFetcher {
             .send()
             .await
             .map_err(classify)?;
-        let mut items = Vec::with_capacity(ids.len());
-        for v in out.secret_values.unwrap_or_default() {
-            // The answer names secrets by ARN and name, not by the id asked:
-            // attribute each value to the id that designates it.
-            let id = ids
-                .iter()
-                .find(|id| designates(id, v.name.as_deref(), v.arn.as_deref()));
-            let Some(id) = id.cloned() else { continue };
-            let record = secret_record(SecretParts {
+        let mut items: Vec<BatchItem> = Vec::with_capacity(ids.len());
+        let values = out.secret_values.unwrap_or_default();
+        // The answer names secrets by ARN and name, not by the id asked:
+        // attribute each value to the id that designates it, exactly first
+        // (as `batch_get_secret_value::answer` does).
+        let mut taken: Vec<Option<usize>> = vec![None; ids.len()];
+        for exact in [true, false] {
+            for (n, v) in values.iter().enumerate() {
+                if taken.contains(&Some(n)) {
+                    continue;
+                }
+                let free = (0..ids.len()).find(|i| {
+                    taken[*i].is_none()
+                        && designates(&ids[*i], v.name.as_deref(), v.arn.as_deref()) == Some(exact)
+                });
+                if let Some(i) = free {
+                    taken[i] = Some(n);
+                }
+            }
+        }
+        let mut values: Vec<Option<_>> = values.into_iter().map(Some).collect();
+        for (id, n) in ids.iter().zip(taken) {
+            let Some(v) = n.and_then(|n| values[n].take()) else {
+                continue;
+            };
+            let record = record(SecretParts {
                 arn: v.arn,
                 name: v.name,
                 version_id: v.version_id,
@@ -282,16 +313,14 @@ impl Fetch for AwsFetcher {
                 stages: v.version_stages,
                 created: v.created_date.map(|d| epoch(&d)),
             });
-            items.push((id, record));
+            items.push((id.clone(), record));
         }
         for e in out.errors.unwrap_or_default() {
             if let Some(id) = e.secret_id {
                 let code = e.error_code.unwrap_or_default();
                 let message = e.message.unwrap_or_else(|| code.clone());
-                items.push((
-                    id,
-                    Err(Error::new(ErrorKind::from_answer(&code, 400), message)),
-                ));
+                let error = Error::new(kind_of_answer(&code, 400), message).with_code(bare(&code));
+                items.push((id, Err(error)));
             }
         }
         Ok(items)
@@ -352,7 +381,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpRe
                 unreadable_answer(&format!("HTTP {status}"))
             } else {
                 Error::new(
-                    ErrorKind::from_status(status),
+                    kind_of_status(status),
                     format!("unreadable answer from AWS (HTTP {status})"),
                 )
             }
@@ -367,11 +396,8 @@ fn classify<E: ProvideErrorMetadata + std::error::Error>(err: SdkError<E, HttpRe
             let code = s.err().code().unwrap_or("Unknown");
             let status = s.raw().status().as_u16();
             let message = s.err().message().unwrap_or(code);
-            Error::new(
-                ErrorKind::from_answer(code, status),
-                format!("{code}: {message}"),
-            )
-            .with_code(code)
+            Error::new(kind_of_answer(code, status), format!("{code}: {message}"))
+                .with_code(bare(code))
         }
         _ => Error::new(ErrorKind::Other, "the AWS request could not be built"),
     }

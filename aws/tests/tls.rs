@@ -70,7 +70,7 @@ async fn get(port: u16) -> Result<String, String> {
         .add(CertificateDer::from_pem_slice(CA).unwrap())
         .unwrap();
     let client =
-        sidekey_cache::https::client_trusting::<Empty<Bytes>>(roots, Duration::from_secs(2), 1)
+        sidekey_aws::https::client_trusting::<Empty<Bytes>>(roots, Duration::from_secs(2), 1)
             .unwrap();
     let uri = format!("https://localhost:{port}/").parse().unwrap();
     let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
@@ -115,7 +115,7 @@ async fn an_untrusted_certificate_is_refused() {
         &rustls::version::TLS13,
     )
     .await;
-    let client = sidekey_cache::https::client_trusting::<Empty<Bytes>>(
+    let client = sidekey_aws::https::client_trusting::<Empty<Bytes>>(
         rustls::RootCertStore::empty(),
         Duration::from_secs(2),
         1,

@@ -21,7 +21,6 @@
 /// Cap the allocator at one arena. Call before any thread starts: an
 /// arena already made stays.
 pub fn limit_arenas() {
-    #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only sets a tunable of glibc's allocator; it takes
     // the allocator's own lock and is safe to call at any time.
     unsafe {

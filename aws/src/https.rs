@@ -2,7 +2,7 @@
 //! pooled client over rustls with ring, HTTP/1.1 only.
 //!
 //! The edge module calls its API and Secrets Manager with it, the
-//! extension's fetcher (`crate::sigv4`) calls AWS with it, and the
+//! extension's fetcher (`crate::fetcher`) calls AWS with it, and the
 //! SDK-based fetcher, when built, hands it to the SDK. HTTP/1.1 is all the AWS
 //! JSON endpoints and the edge API need; leaving HTTP/2 out keeps `h2`
 //! (about 0.45 MB of code) out of both binaries. The trust roots come from

@@ -1,13 +1,25 @@
 //! The `sidekey` binary: read the configuration once, set up logging, run
 //! the lifecycle, turn the outcome into an exit code.
+//!
+//! It also makes the process-wide choices a library must not make for the
+//! binaries that link it (ripgrep sets its allocator in its `main.rs` the
+//! same way): [`math`] defines C's `pow`, [`malloc`] caps glibc's arenas.
+//! Both are for glibc Linux, what Lambda runs; `layer/check.sh` checks the
+//! built layer for the first.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sidekey_extension::{init_logging, lifecycle, limit_arenas, report_init_error, Config};
+use sidekey_extension::{init_logging, lifecycle, report_init_error, Config};
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod malloc;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod math;
 
 fn main() -> ExitCode {
-    limit_arenas();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    malloc::limit_arenas();
     let config = Config::from_env();
     init_logging(match &config {
         Ok(c) => c.log_level,

@@ -1,16 +1,38 @@
-//! [`ExtensionClient`]: a function's [`SecretSource`] over the extension's
-//! HTTP API on localhost (sidekey's, or the official extension's: the API is
-//! the same).
-//!
-//! An error answer's `__type` reads back as the [`ErrorKind`] the cache gave
-//! it ([`ErrorKind::from_code`]): the function decides on the same kinds as
-//! with an embedded cache, never by searching message text.
+/*!
+The Rust client of the sidekey extension's localhost API.
+
+A Rust Lambda function that reads its secrets through the extension adds
+this crate and reads through [`ExtensionClient`], a
+[`SecretSource`]: sidekey's extension or the official AWS Parameters and
+Secrets Lambda Extension (the API is the same) on `127.0.0.1`, one
+keep-alive connection reused across invocations, the token header set from
+`AWS_SESSION_TOKEN` by the caller.
+
+```no_run
+# async fn handler() -> Result<(), Box<dyn std::error::Error>> {
+use sidekey_client::{ExtensionClient, SecretSource};
+
+let token = std::env::var("AWS_SESSION_TOKEN")?;
+let client = ExtensionClient::new(2773, token)?;
+let api_key = client.secret("prod/openweather", Some("apikey")).await?;
+# Ok(()) }
+```
+
+An error answer's `__type` reads back as the [`ErrorKind`] the cache gave
+it (`sidekey_aws::errors`): the function decides on the same kinds as with
+an embedded cache, never by searching message text. Values are decoded
+into wiped buffers and never copied by a parser.
+*/
+#![warn(missing_docs)]
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sidekey_cache::{protocol, Error, ErrorKind, SecretSource, SourceError};
+use sidekey_aws::errors::error_answer;
+use sidekey_cache::json::unescape;
+use sidekey_cache::{Error, ErrorKind};
+pub use sidekey_cache::{SecretSource, SourceError};
 use zeroize::Zeroizing;
 
 /// How long a read from the extension may take before the function gives
@@ -80,7 +102,7 @@ impl SecretSource for ExtensionClient {
         match status {
             200 => decode(id, &body),
             // Error bodies are {"__type", "message"} and carry no value.
-            _ => Err(SourceError::new(id, protocol::error_answer(status, &body))),
+            _ => Err(SourceError::new(id, error_answer(status, &body))),
         }
     }
 }
@@ -104,7 +126,7 @@ fn decode(id: &str, body: &[u8]) -> Result<Zeroizing<String>, SourceError> {
         _ => return Err(malformed("the answer has no text value")),
     };
     if raw.starts_with('"') {
-        protocol::unescape(raw).ok_or_else(|| malformed("the value is not a JSON string"))
+        unescape(raw).ok_or_else(|| malformed("the value is not a JSON string"))
     } else {
         // A field holding a number, object...: its JSON text.
         Ok(Zeroizing::new(raw.to_owned()))
