@@ -26,6 +26,7 @@ mod slot;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -77,6 +78,37 @@ struct Inner<F, C> {
     counters: Counters,
     /// Bounds upstream calls in flight at once ([`CacheConfig::max_upstream`]).
     upstream: Semaphore,
+    /// How long healthy upstream calls take: what an INVOKE is held for.
+    latency: Latency,
+}
+
+/// The upstream's observed latency: a running mean (weight 1/8) of the
+/// calls that succeeded, in microseconds; zero until one has. Failures are
+/// left out, so an outage does not stretch the INVOKE hold it bounds.
+#[derive(Default)]
+struct Latency(AtomicU64);
+
+impl Latency {
+    /// The least an INVOKE is held for a due refresh (a healthy upstream on
+    /// a fresh connection takes a few times its usual latency).
+    const FLOOR: Duration = Duration::from_millis(50);
+
+    fn record(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let old = self.0.load(Relaxed);
+        let new = if old == 0 { us } else { (old * 7 + us) / 8 };
+        self.0.store(new, Relaxed);
+    }
+
+    /// How long a healthy refresh should take at most: four times the
+    /// mean, at least [`Latency::FLOOR`], at most `cap` (and `cap` itself
+    /// before any call succeeded).
+    fn hold(&self, cap: Duration) -> Duration {
+        match self.0.load(Relaxed) {
+            0 => cap,
+            us => (Duration::from_micros(us) * 4).max(Self::FLOOR).min(cap),
+        }
+    }
 }
 
 struct State {
@@ -105,6 +137,10 @@ pub struct RefreshReport {
     /// Of those, how many did not answer in time: they ran out of their
     /// deadline, or were still in flight when the budget ran out.
     pub timed_out: usize,
+    /// Reads in flight it did not wait for: the last attempt for their key
+    /// timed out, or an earlier INVOKE already waited its whole hold for
+    /// this one, so waiting again would only be billed.
+    pub skipped: usize,
 }
 
 /// How a read treats the cache.
@@ -124,7 +160,7 @@ enum Plan<T = Arc<Cached>> {
         flight: Flight,
         /// A value to fall back on if the flight is slow or fails
         /// transiently, and until when it may be served.
-        stale: Option<(Arc<Cached>, std::time::Instant)>,
+        stale: Option<(Arc<Cached>, Option<std::time::Instant>)>,
     },
 }
 
@@ -134,7 +170,7 @@ enum Verdict<T> {
     /// a background refresh.
     Answer { value: T, refresh: bool },
     /// Wait for upstream, falling back on this value if given.
-    Wait(Option<(Arc<Cached>, std::time::Instant)>),
+    Wait(Option<(Arc<Cached>, Option<std::time::Instant>)>),
     /// Answer with the failure that stands.
     Fail(Error),
 }
@@ -168,6 +204,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 memos: Memos::default(),
                 counters: Counters::default(),
                 upstream,
+                latency: Latency::default(),
             }),
         }
     }
@@ -179,7 +216,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
 
     /// Read `key`: from the cache when fresh, else from upstream (one call
     /// however many callers ask at once). An expired value still within
-    /// `max_stale` is answered if the refresh fails transiently or has not
+    /// `max_stale` (if capped) is answered if the refresh fails transiently or has not
     /// answered within `stale_wait`; without one the read ends by the kind's
     /// deadline, with [`ErrorKind::Timeout`] if upstream is silent.
     pub async fn get(&self, key: &Key) -> Result<Arc<Cached>, Error> {
@@ -247,7 +284,9 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         // `stale_wait`, every reader gets the old value at once.
         let patience = flight.started + inner.config.stale_wait;
         match wait_until(&mut flight.rx, patience).await {
-            Some(Err(e)) if !(e.is_transient() && inner.clock.now() < stale_until) => Err(e),
+            Some(Err(e)) if !(e.is_transient() && servable(inner.clock.now(), stale_until)) => {
+                Err(e)
+            }
             Some(Ok(fresh)) => Ok(fresh),
             Some(Err(_)) | None => {
                 Counters::inc(&inner.counters.stale);
@@ -304,7 +343,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                         value: take(&slot.value),
                         refresh,
                     }
-                } else if now < slot.stale_until && slot.failure.is_some() {
+                } else if servable(now, slot.stale_until) && slot.failure.is_some() {
                     // Upstream is known to be failing: answer stale at once
                     // (never make readers wait on a service that is down),
                     // and retry in the background once the backoff allows.
@@ -314,7 +353,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                         value: take(&slot.value),
                         refresh,
                     }
-                } else if now < slot.stale_until && in_flight() {
+                } else if servable(now, slot.stale_until) && in_flight() {
                     // Its refresh is already on its way (a reader before
                     // this one waits for it, up to `stale_wait`): answer the
                     // old value rather than queue behind it. Under a slow
@@ -325,7 +364,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                         value: take(&slot.value),
                         refresh: false,
                     }
-                } else if now < slot.stale_until {
+                } else if servable(now, slot.stale_until) {
                     Verdict::Wait(Some((Arc::clone(&slot.value), slot.stale_until)))
                 } else if let Some(f) = slot.failure.as_ref().filter(|_| in_backoff) {
                     Verdict::Fail(f.error.clone())
@@ -383,12 +422,21 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// same INVOKE may have begun the refresh first. Returning before it
     /// lands would let Lambda freeze the environment mid-request, and the
     /// read would then time out after the thaw instead of refreshing. But
-    /// the wait never runs past the latest deadline of those reads (a read
-    /// past its deadline has ended as a timeout), and there is none at all
-    /// when nothing is due or in flight: each held INVOKE is billed.
+    /// each held INVOKE is billed, so it is held only while that pays
+    /// (issue 26: under a hung upstream every INVOKE was held up to 1 s):
+    ///
+    /// * never past the latest deadline of those reads (a read past its
+    ///   deadline has ended as a timeout), and not at all when nothing is
+    ///   due or in flight;
+    /// * never for a read whose key's last attempt timed out (the next one
+    ///   most likely will too), nor for one an earlier INVOKE already waited
+    ///   its whole hold for;
+    /// * at most four times the upstream's observed latency (at least
+    ///   50 ms, at most `budget`): a healthy refresh lands well inside it,
+    ///   a hung one is not waited for to its deadline.
     pub async fn refresh_due(&self, budget: Duration) -> RefreshReport {
         let mut report = RefreshReport::default();
-        let flights: Vec<Flight> = {
+        let flights: Vec<(Key, Flight)> = {
             let inner = &self.inner;
             let now = inner.clock.now();
             let mut state = inner.lock();
@@ -410,23 +458,46 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 .collect();
             report.started = self.start_refreshes(&mut state, due, now);
             let now = Deadline::now();
-            state
-                .flights
-                .values()
-                .filter(|f| f.deadline > now)
-                .cloned()
-                .collect()
+            let st = &*state;
+            let timed_out_last = |key: &Key| {
+                let failure = match st.entries.peek(key) {
+                    Some(slot) => slot.failure.as_deref(),
+                    None => st.failures.peek(key),
+                };
+                failure.is_some_and(|f| f.error.kind() == ErrorKind::Timeout)
+            };
+            let mut waits = Vec::new();
+            for (key, flight) in st.flights.iter().filter(|(_, f)| f.deadline > now) {
+                if flight.outwaited || timed_out_last(key) {
+                    report.skipped += 1;
+                } else {
+                    waits.push((key.clone(), flight.clone()));
+                }
+            }
+            waits
         };
-        let Some(latest) = flights.iter().map(|f| f.deadline).max() else {
+        let Some(latest) = flights.iter().map(|(_, f)| f.deadline).max() else {
             return report;
         };
         report.waited_for = flights.len();
-        let until = latest.min(Deadline::now() + budget);
-        for mut flight in flights {
+        let until = latest.min(Deadline::now() + self.inner.latency.hold(budget));
+        let mut outwaited = Vec::new();
+        for (key, mut flight) in flights {
             match wait_until(&mut flight.rx, until).await {
                 Some(Err(e)) if e.kind() == ErrorKind::Timeout => report.timed_out += 1,
-                None => report.timed_out += 1,
+                None => {
+                    report.timed_out += 1;
+                    outwaited.push((key, flight.id));
+                }
                 Some(_) => {}
+            }
+        }
+        if !outwaited.is_empty() {
+            let mut state = self.inner.lock();
+            for (key, id) in outwaited {
+                if let Some(f) = state.flights.get_mut(&key).filter(|f| f.id == id) {
+                    f.outwaited = true;
+                }
             }
         }
         report
@@ -521,7 +592,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// reader starts afresh, and nothing an old read answers is stored.
     pub fn expire_all(&self) {
         let now = self.inner.clock.now();
-        let stale_until = now + self.inner.config.max_stale;
+        let stale_until = self.inner.config.stale_until(now);
         let mut state = self.inner.lock();
         self.inner.memos.clear();
         for (_, slot) in state.entries.iter_mut() {
@@ -571,6 +642,11 @@ impl<F, C> Inner<F, C> {
         // is a single insert or remove), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether a value may still be served stale at `now`.
+fn servable(now: std::time::Instant, stale_until: Option<std::time::Instant>) -> bool {
+    stale_until.is_none_or(|until| now < until)
 }
 
 fn closed() -> Error {

@@ -27,8 +27,12 @@ pub struct CacheConfig {
     /// being read, and never for a pinned version).
     pub refresh_ahead: f64,
     /// How long past its TTL a value may still be served while upstream
-    /// fails with transient errors or is slow to answer a refresh.
-    pub max_stale: Duration,
+    /// fails with transient errors or is slow to answer a refresh; `None`,
+    /// the default, for as long as the failures last. A regional incident
+    /// lasts longer than any fixed cap one would pick (the peer agent keeps
+    /// serving too); a permanent answer (deleted, denied, undecryptable)
+    /// still ends it at once.
+    pub max_stale: Option<Duration>,
     /// How long a not-found (or other non-transient) answer is remembered, so
     /// a typo does not hammer the service.
     pub negative_ttl: Duration,
@@ -86,7 +90,7 @@ impl Default for CacheConfig {
             parameter_ttl: Duration::from_secs(300),
             ttl_jitter: 0.1,
             refresh_ahead: 0.2,
-            max_stale: Duration::from_secs(900),
+            max_stale: None,
             negative_ttl: Duration::from_secs(5),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
@@ -160,6 +164,12 @@ impl CacheConfig {
             Kind::Parameter => self.parameter_deadline,
         };
         or_default_deadline(configured)
+    }
+
+    /// Until when a value stored (or made due) at `now` may be served stale:
+    /// `None` for no limit.
+    pub(crate) fn stale_until(&self, from: std::time::Instant) -> Option<std::time::Instant> {
+        self.max_stale.and_then(|cap| from.checked_add(cap))
     }
 
     /// How long the upstream read of `key` may take in all: a tree's

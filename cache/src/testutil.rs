@@ -110,6 +110,11 @@ impl Scripted {
         }
     }
 
+    /// Forget the queued failures.
+    pub fn clear_failures(&self) {
+        self.script.lock().unwrap().errors.clear();
+    }
+
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }

@@ -203,11 +203,12 @@ impl Config {
         let ssm_ttl = env.number(vars::SSM_TTL, 300, 0..=MAX_TTL_SECS)?;
         let sm_timeout = env.number(vars::SM_TIMEOUT, 0, 0..=MAX_TIMEOUT_MILLIS)?;
         let ssm_timeout = env.number(vars::SSM_TIMEOUT, 0, 0..=MAX_TIMEOUT_MILLIS)?;
-        let max_stale = env.number(
-            vars::MAX_STALE,
-            defaults.max_stale.as_secs(),
-            0..=7 * MAX_TTL_SECS,
-        )?;
+        // Unset: no cap, the last good value is served for as long as
+        // upstream fails transiently.
+        let max_stale = match env.raw(vars::MAX_STALE) {
+            None => None,
+            Some(_) => Some(env.number(vars::MAX_STALE, 0, 0..=7 * MAX_TTL_SECS)?),
+        };
         let prefetch = env.ids(vars::PREFETCH)?;
         let prefetch_parameters = env.ids(vars::PREFETCH_PARAMETERS)?;
         let tree_defaults = TreeLimits::default();
@@ -252,7 +253,7 @@ impl Config {
             cache: CacheConfig {
                 secret_ttl: ttl(sm_ttl),
                 parameter_ttl: ttl(ssm_ttl),
-                max_stale: Duration::from_secs(max_stale),
+                max_stale: max_stale.map(Duration::from_secs),
                 max_entries: size.max(1),
                 secret_deadline: deadline(sm_timeout),
                 parameter_deadline: deadline(ssm_timeout),
@@ -300,6 +301,7 @@ mod tests {
         assert_eq!(c.trees, TreeLimits::default());
         assert_eq!(c.trees.max_parameters, 500);
         assert_eq!(c.trees.max_bytes, 1024 * 1024);
+        assert_eq!(c.cache.max_stale, None, "no cap on serving stale");
     }
 
     #[test]
@@ -327,7 +329,7 @@ mod tests {
         assert_eq!(c.log_level, None);
         assert_eq!(c.prefetch, ["a", "b/c"]);
         assert_eq!(c.prefetch_parameters, ["/app/db/host", "/app/db/port"]);
-        assert_eq!(c.cache.max_stale, Duration::from_secs(60));
+        assert_eq!(c.cache.max_stale, Some(Duration::from_secs(60)));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
-use sidekey_cache::{Fetch, Kind, RestoreDetector, SecretCache};
+use sidekey_cache::{Fetch, Kind, RefreshReport, RestoreDetector, SecretCache};
 
 /// The fetcher: the lean SigV4 one, or the AWS SDK's with feature `aws-sdk`.
 #[cfg(not(feature = "aws-sdk"))]
@@ -169,7 +169,7 @@ async fn events<F: Fetch>(cache: &SecretCache<F>) -> Result<Option<u64>, Error> 
                 match event.next {
                     NextEvent::Invoke(_) => {
                         let report = cache.refresh_due(INVOKE_REFRESH_BUDGET).await;
-                        if report.started > 0 || report.timed_out > 0 {
+                        if report != RefreshReport::default() {
                             tracing::debug!(?report, "INVOKE refresh");
                         }
                     }

@@ -283,6 +283,32 @@ async fn out_of_file_descriptors_backs_off_without_spinning_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invokes_are_not_held_again_for_a_hung_refresh() {
+    // Issue 26: under a hung upstream, each INVOKE was held up to 1 s (a
+    // mean of 0.53 s over six), each hold billed to the function. The
+    // first INVOKE waits a few times the healthy latency; no later one
+    // waits for the same hung read, nor for its retry once it timed out.
+    let (invokes, logs) = faults::invoke_holds(6).await;
+    let holds: Vec<Duration> = invokes.iter().map(|i| i.until_ready).collect();
+    eprintln!("INVOKE to the extension's /next under a hung upstream: {holds:?}");
+    assert!(invokes.iter().all(|i| i.ready), "every INVOKE completes");
+    let reports: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("INVOKE refresh"))
+        .collect();
+    assert!(!reports.is_empty(), "{logs}");
+    let waited = reports
+        .iter()
+        .filter(|l| !l.contains("waited_for: 0"))
+        .count();
+    assert_eq!(waited, 1, "only the first INVOKE waits: {reports:#?}");
+    assert!(
+        reports.iter().skip(1).all(|l| l.contains("skipped: 1")),
+        "{reports:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_read_once_are_not_refreshed_by_idle_invokes() {
     let r = faults::idle_refresh(50, 4, 20).await;
     let holds: Vec<Duration> = r.invokes.iter().map(|i| i.until_ready).collect();

@@ -178,6 +178,42 @@ pub async fn hung_upstream(invokes: usize) -> HungReport {
     }
 }
 
+/// The INVOKE holds of issue 26's scenario: an upstream that accepts and
+/// never answers, `SECRETS_MANAGER_TTL=2`, one secret read once while it
+/// was healthy, then `invokes` INVOKEs 0.3 s apart with no reads. Each
+/// hold is billed to the function. Returns the INVOKEs and the
+/// extension's log (at debug, one line per INVOKE report).
+pub async fn invoke_holds(invokes: usize) -> (Vec<Invoked>, String) {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, "holds/one", "invoke-holds-value").await;
+    let lambda = Lambda::start(
+        Options::extension(proxy.url(), &[("SECRETS_MANAGER_TTL", "2")]).watching_events(),
+    )
+    .await;
+    let _runtime = NullRuntime::start(lambda.sim.addr());
+    let client = client();
+    // Read twice: the second read, a hit, marks it read since stored (a
+    // value read once is never refreshed).
+    for _ in 0..2 {
+        let url = format!("{}/v1/holds/one", lambda.url());
+        let read = timed_get(&client, &url, &lambda.token).await;
+        assert_eq!(read.status, 200, "the reads, upstream healthy");
+    }
+    // A healthy INVOKE first: nothing is due, nothing is held.
+    lambda.invoke_timed(serde_json::json!({})).await;
+    proxy.set_fault(Fault::BlackHole, 1);
+    // Into the refresh-ahead window (the last 20 % of the TTL).
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let mut done = Vec::with_capacity(invokes);
+    for _ in 0..invokes {
+        done.push(lambda.invoke_timed(serde_json::json!({})).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    (done, lambda.logs())
+}
+
 /// Upstream calls made for values read once and never again.
 #[derive(Debug)]
 pub struct IdleReport {

@@ -40,6 +40,9 @@ pub(super) struct Flight {
     /// The task running the read, once spawned, so a detached flight can be
     /// stopped and give its upstream slot back at once.
     pub task: Option<AbortHandle>,
+    /// An INVOKE already waited its whole hold for it (set on the
+    /// registered flight only): a read that slow is not waited for again.
+    pub outwaited: bool,
 }
 
 impl<F: Fetch, C: Clock> SecretCache<F, C> {
@@ -59,6 +62,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             started: Deadline::now(),
             deadline,
             task: None,
+            outwaited: false,
         };
         state.flights.insert(key.clone(), flight.clone());
         (flight, tx)
@@ -129,7 +133,12 @@ impl<F: Fetch, C: Clock> Inner<F, C> {
             let _permit = self.upstream.acquire().await.ok();
             called = true;
             Counters::inc(&self.counters.upstream_calls);
-            call.await
+            let began = Deadline::now();
+            let result = call.await;
+            if result.is_ok() {
+                self.latency.record(began.elapsed());
+            }
+            result
         };
         let result = match tokio::time::timeout_at(deadline, attempt).await {
             Ok(result) => result,

@@ -26,8 +26,9 @@ pub(super) struct Slot {
     pub fresh_until: Instant,
     /// A hit from then on starts a background refresh.
     pub refresh_from: Instant,
-    /// Past `fresh_until`, served while upstream fails or is slow until then.
-    pub stale_until: Instant,
+    /// Past `fresh_until`, served while upstream fails or is slow until
+    /// then (`None`: for as long as that lasts).
+    pub stale_until: Option<Instant>,
     /// The last transient failure to refresh it, while it stands. A
     /// non-transient one drops the slot. Boxed: rare, and inline it would
     /// make every slot (one per cached value) 56 bytes bigger.
@@ -79,7 +80,7 @@ impl<F, C: Clock> Inner<F, C> {
             value,
             fresh_until: now + ttl,
             refresh_from: now + (ttl - ahead),
-            stale_until: now + ttl + self.config.max_stale,
+            stale_until: self.config.stale_until(now + ttl),
             failure: None,
             read: false,
             size,

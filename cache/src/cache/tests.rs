@@ -170,25 +170,25 @@ async fn expired_value_is_served_while_its_refresh_is_in_flight() {
     gate.add_permits(1);
     settle().await;
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
-    // Past max-stale nothing old is served: the reader waits for upstream.
+    // Long past its TTL, with no cap on staleness (the default), the old
+    // value is still what a reader gets while its refresh is on its way.
     fetch.set("k", "v3");
     clock.advance(Duration::from_secs(250));
     cache.get(&k).await.unwrap(); // refresh starts, gate shut
     settle().await;
     clock.advance(Duration::from_secs(1_000));
-    let waiting = tokio::spawn({
-        let (cache, k) = (cache.clone(), k.clone());
-        async move { cache.get(&k).await }
-    });
-    settle().await;
-    assert!(!waiting.is_finished());
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
     gate.add_permits(1);
-    assert_eq!(text(&waiting.await.unwrap().unwrap()), "v3");
+    settle().await;
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v3");
 }
 
 #[tokio::test]
-async fn serves_stale_through_transient_errors_until_max_stale() {
-    let (cache, fetch, clock) = cache();
+async fn serves_stale_through_transient_errors_until_a_max_stale_cap() {
+    let (cache, fetch, clock) = cache_with(CacheConfig {
+        max_stale: Some(Duration::from_secs(900)),
+        ..CacheConfig::default()
+    });
     fetch.set("k", "v1");
     let k = Key::secret("k");
     cache.get(&k).await.unwrap();
@@ -215,6 +215,44 @@ async fn serves_stale_through_transient_errors_until_max_stale() {
     let err = cache.get(&k).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Throttled);
     assert!(cache.metrics().stale >= 600);
+}
+
+#[tokio::test]
+async fn without_a_cap_stale_is_served_through_a_long_outage_and_not_past_a_permanent_answer() {
+    // Issue 26: the last good value used to go 900 s past its TTL; a
+    // regional incident lasts longer. By default it is served for as long
+    // as the failures are transient.
+    let (cache, fetch, clock) = cache();
+    assert_eq!(cache.config().max_stale, None);
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    clock.advance(Duration::from_secs(301));
+    // Twenty minutes of outage, throttling then timeouts, in virtual time:
+    // every read is answered with the last good value.
+    fetch.fail_next(ErrorKind::Throttled, 1_000_000);
+    for second in 0..1200 {
+        clock.advance(Duration::from_secs(1));
+        let kind = if second < 600 {
+            ErrorKind::Throttled
+        } else {
+            ErrorKind::Timeout
+        };
+        if second == 600 {
+            fetch.clear_failures();
+            fetch.fail_next(kind, 1_000_000);
+        }
+        assert_eq!(text(&cache.get(&k).await.unwrap()), "v1", "second {second}");
+    }
+    let calls = fetch.calls();
+    assert!(calls <= 70, "backoff bounds upstream calls: {calls}");
+    // The secret is deleted: a permanent answer ends it.
+    fetch.clear_failures();
+    fetch.remove("k");
+    clock.advance(Duration::from_secs(61));
+    let _ = cache.get(&k).await; // the retry that meets the answer
+    settle().await;
+    assert_eq!(cache.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]

@@ -52,6 +52,15 @@ async fn main() {
         ms(until.iter().max().copied().unwrap_or_default()),
         ms(mean(r.invokes.iter().map(|i| i.hold))),
     );
+    let (holds, _) = faults::invoke_holds(6).await;
+    let until: Vec<Duration> = holds.iter().map(|i| i.until_ready).collect();
+    println!(
+        "hung upstream, TTL 2 s, one secret being read, 6 INVOKEs 0.3 s apart (null runtime): \
+         INVOKE to /next {}; mean {}, max {}",
+        until.iter().map(|d| ms(*d)).collect::<Vec<_>>().join(", "),
+        ms(mean(until.iter().copied())),
+        ms(until.iter().max().copied().unwrap_or_default()),
+    );
     println!("idle refresh: 50 secrets read once, TTL 4 s, then 20 s of INVOKEs with no reads:");
     let idle = faults::idle_refresh(50, 4, 20).await;
     println!(

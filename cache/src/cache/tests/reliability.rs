@@ -116,31 +116,42 @@ async fn refresh_due_returns_at_once_when_nothing_is_due() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn refresh_due_never_waits_past_the_deadline_of_what_it_waits_for() {
+async fn refresh_due_holds_for_the_upstreams_healthy_latency_not_a_hung_reads_deadline() {
     let (cache, fetch, clock) = cache();
     fetch.set("k", "v1");
     let k = Key::secret("k");
-    cache.get(&k).await.unwrap();
+    fetch.pace(Pace::Slow(20 * MS));
+    cache.get(&k).await.unwrap(); // a healthy call: 20 ms
     fetch.pace(Pace::Hang);
     clock.advance(Duration::from_secs(250));
     cache.get(&k).await.unwrap(); // a hit in the window starts a refresh
-    tokio::time::sleep(1_500 * MS).await;
     let t0 = T::now();
     let report = cache.refresh_due(Duration::from_secs(30)).await;
     assert_eq!(
         t0.elapsed(),
-        DEFAULT_DEADLINE - 1_500 * MS,
-        "not the 30 s budget"
+        80 * MS,
+        "four times the healthy latency, not the 30 s budget nor the read's 2 s deadline"
     );
     assert_eq!(
         report,
         RefreshReport {
             started: 0,
             waited_for: 1,
-            timed_out: 1
+            timed_out: 1,
+            skipped: 0,
         }
     );
-    // That read is over and backing off: nothing left to hold INVOKE for.
+    // The next INVOKE, that read still hanging: already waited out once,
+    // it is not waited for again.
+    let t0 = T::now();
+    let again = cache.refresh_due(Duration::from_secs(30)).await;
+    assert_eq!(
+        (t0.elapsed(), again.waited_for, again.skipped),
+        (Duration::ZERO, 0, 1)
+    );
+    // That read times out at its deadline and backs off: nothing to hold
+    // an INVOKE for meanwhile.
+    tokio::time::sleep(DEFAULT_DEADLINE).await;
     settle().await;
     let t1 = T::now();
     assert_eq!(
@@ -148,6 +159,66 @@ async fn refresh_due_never_waits_past_the_deadline_of_what_it_waits_for() {
         RefreshReport::default()
     );
     assert_eq!(t1.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_due_never_waits_for_a_key_whose_last_attempt_timed_out() {
+    // Issue 26: under a hung upstream every INVOKE was held, each hold
+    // billed to the function.
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap();
+    fetch.pace(Pace::Hang);
+    clock.advance(Duration::from_secs(250));
+    let first = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!((first.started, first.timed_out), (1, 1));
+    // The refresh runs to its deadline and fails as a timeout.
+    tokio::time::sleep(DEFAULT_DEADLINE).await;
+    settle().await;
+    for _ in 0..6 {
+        // Past the backoff (at most 60 s): the next attempt starts, and the
+        // INVOKE does not wait for it.
+        clock.advance(Duration::from_secs(61));
+        let t0 = T::now();
+        let report = cache.refresh_due(Duration::from_secs(1)).await;
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        assert_eq!(
+            (report.started, report.waited_for, report.skipped),
+            (1, 0, 1)
+        );
+        tokio::time::sleep(DEFAULT_DEADLINE).await;
+        settle().await;
+    }
+    // Healthy again: the next refresh is waited for, and lands.
+    fetch.pace(Pace::Prompt);
+    fetch.set("k", "v2");
+    clock.advance(Duration::from_secs(61));
+    let report = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!(report.started, 1);
+    settle().await;
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_15_ms_refresh_still_lands_before_the_invoke_returns() {
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    fetch.pace(Pace::Slow(15 * MS));
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap();
+    fetch.set("k", "v2");
+    clock.advance(Duration::from_secs(250));
+    let t0 = T::now();
+    let report = cache.refresh_due(Duration::from_secs(1)).await;
+    assert_eq!(
+        (report.started, report.waited_for, report.timed_out),
+        (1, 1, 0)
+    );
+    assert_eq!(t0.elapsed(), 15 * MS);
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
 }
 
 #[tokio::test(start_paused = true)]
@@ -160,8 +231,8 @@ async fn refresh_due_holds_no_longer_than_its_budget() {
     fetch.pace(Pace::Hang);
     clock.advance(Duration::from_secs(250));
     let t0 = T::now();
-    let report = cache.refresh_due(100 * MS).await;
-    assert_eq!(t0.elapsed(), 100 * MS);
+    let report = cache.refresh_due(30 * MS).await;
+    assert_eq!(t0.elapsed(), 30 * MS, "below the latency's 50 ms floor");
     assert_eq!((report.started, report.timed_out), (1, 1));
 }
 
@@ -359,7 +430,11 @@ async fn a_restore_makes_the_next_read_go_upstream() {
 
 #[tokio::test(start_paused = true)]
 async fn after_expire_all_the_old_value_is_stale_for_max_stale_from_now() {
-    let (cache, fetch, clock) = cache();
+    let max_stale = Duration::from_secs(900);
+    let (cache, fetch, clock) = cache_with(CacheConfig {
+        max_stale: Some(max_stale),
+        ..CacheConfig::default()
+    });
     fetch.set("k", "v1");
     let k = Key::secret("k");
     cache.get(&k).await.unwrap();
@@ -370,9 +445,9 @@ async fn after_expire_all_the_old_value_is_stale_for_max_stale_from_now() {
     assert_eq!(t0.elapsed(), cache.config().stale_wait);
     tokio::time::sleep(DEFAULT_DEADLINE).await;
     // Past max_stale from the restore: the error, not the old value.
-    clock.advance(cache.config().max_stale + Duration::from_secs(1));
+    clock.advance(max_stale + Duration::from_secs(1));
     cache.expire_all(); // also forgets the backoff of the timed-out refresh
-    clock.advance(cache.config().max_stale + Duration::from_secs(1));
+    clock.advance(max_stale + Duration::from_secs(1));
     assert_eq!(cache.get(&k).await.unwrap_err().kind(), ErrorKind::Timeout);
 }
 
