@@ -27,7 +27,7 @@ mod slot;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,7 +39,7 @@ use self::batch::{BatchPlan, Group};
 use self::flight::{deadline_passed, wait_until, Flight};
 use self::memo::Memos;
 use self::slot::{Failure, Slot, FAILURE_ENTRIES};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, RestoreDetector, SystemClock, WallClock, RESTORE_THRESHOLD};
 use crate::metrics::{Counters, Metrics};
 use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key};
 
@@ -80,6 +80,9 @@ struct Inner<F, C> {
     upstream: Semaphore,
     /// How long healthy upstream calls take: what an INVOKE is held for.
     latency: Latency,
+    /// The SnapStart restore check every read makes, once enabled
+    /// ([`SecretCache::detect_restores`]).
+    restore: OnceLock<Box<dyn Fn(std::time::Instant) -> bool + Send + Sync>>,
 }
 
 /// The upstream's observed latency: a running mean (weight 1/8) of the
@@ -205,6 +208,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 counters: Counters::default(),
                 upstream,
                 latency: Latency::default(),
+                restore: OnceLock::new(),
             }),
         }
     }
@@ -212,6 +216,37 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// The policy this cache runs with.
     pub fn config(&self) -> &CacheConfig {
         &self.inner.config
+    }
+
+    /// Detect SnapStart restores on every read, by how far `wall` ran ahead
+    /// of the cache's monotonic clock ([`RestoreDetector`]), and make every
+    /// value due when one is found ([`SecretCache::expire_all`]). A read
+    /// between a restore and the next Lambda event (a runtime's
+    /// `afterRestore` hook, the handler racing the extension's `/next`)
+    /// then never gets a value stored before the snapshot as fresh. The
+    /// first call sets it; later ones change nothing.
+    pub fn detect_restores<W: WallClock>(&self, wall: W) {
+        let detector = RestoreDetector::with_wall(wall, RESTORE_THRESHOLD, self.inner.clock.now());
+        let _ = self
+            .inner
+            .restore
+            .set(Box::new(move |now| detector.check(now)));
+    }
+
+    /// Check for a restore now, as every read does once
+    /// [`SecretCache::detect_restores`] is on (the extension checks on every
+    /// Lambda event too). Whether one was found: every value is then due.
+    pub fn check_restore(&self) -> bool {
+        self.restored(self.inner.clock.now())
+    }
+
+    fn restored(&self, now: std::time::Instant) -> bool {
+        let found = self.inner.restore.get().is_some_and(|check| check(now));
+        if found {
+            tracing::info!("restored from a snapshot: every cached value is due");
+            self.expire_all();
+        }
+        found
     }
 
     /// Read `key`: from the cache when fresh, else from upstream (one call
@@ -230,7 +265,9 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     pub async fn get_body(&self, key: &Key) -> Result<Bytes, Error> {
         let inner = &self.inner;
         if inner.config.caching_enabled(key.kind()) {
-            if let Some(body) = inner.memos.get(key, inner.clock.now()) {
+            let now = inner.clock.now();
+            self.restored(now);
+            if let Some(body) = inner.memos.get(key, now) {
                 return Ok(body);
             }
         }
@@ -300,6 +337,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     fn plan<T>(&self, key: &Key, mode: Mode, take: impl FnOnce(&Arc<Cached>) -> T) -> Plan<T> {
         let inner = &self.inner;
         let now = inner.clock.now();
+        self.restored(now);
         let mut state = inner.lock();
         if state.closed {
             return Plan::Done(Err(closed()));
@@ -436,6 +474,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     ///   a hung one is not waited for to its deadline.
     pub async fn refresh_due(&self, budget: Duration) -> RefreshReport {
         let mut report = RefreshReport::default();
+        self.check_restore();
         let flights: Vec<(Key, Flight)> = {
             let inner = &self.inner;
             let now = inner.clock.now();

@@ -8,8 +8,8 @@
 //! fresh as at INIT. The wall clock does move across a restore, so comparing
 //! the two between checks tells a restore apart from ordinary running.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic clock.
 pub trait Clock: Send + Sync + 'static {
@@ -47,55 +47,83 @@ impl WallClock for SystemClock {
 /// cache while any real restore is caught.
 pub const RESTORE_THRESHOLD: Duration = Duration::from_secs(5);
 
-/// Tells a SnapStart restore apart from ordinary running by comparing the
-/// progress of the wall clock with that of the monotonic clock between
-/// calls to [`check`](Self::check). The extension checks on every Lambda
-/// event and calls [`SecretCache::expire_all`](crate::SecretCache::expire_all)
-/// when it fires.
+/// Tells a SnapStart restore apart from ordinary running by how far the
+/// wall clock ran ahead of the monotonic one since the last check.
+///
+/// It is cheap enough to run on every read (issue 26: checked only on
+/// Lambda events, a read between a restore and the next event, such as a
+/// runtime `afterRestore` hook or the handler racing the extension's
+/// `/next`, was served a cache that may be days old as fresh): the caller
+/// passes the monotonic instant it read anyway, the check reads the wall
+/// clock once and compares one offset, lock-free, and writes only when
+/// that offset moved (a restore, an NTP step).
 #[derive(Debug)]
-pub struct RestoreDetector<C = SystemClock, W = SystemClock> {
-    monotonic: C,
+pub struct RestoreDetector<W = SystemClock> {
     wall: W,
     threshold: Duration,
-    last: Mutex<(Instant, SystemTime)>,
+    /// The monotonic origin the offset is measured from.
+    base: Instant,
+    /// Wall-clock nanoseconds since the epoch less monotonic nanoseconds
+    /// since `base`, at the last check that moved it.
+    offset: AtomicI64,
 }
+
+/// How far the offset may move before it is taken again (slewing and
+/// small NTP steps); a restore moves it by at least the threshold.
+const DRIFT: Duration = Duration::from_millis(100);
 
 impl RestoreDetector {
-    /// A detector over the system's clocks with [`RESTORE_THRESHOLD`].
-    pub fn new() -> Self {
-        Self::with_clocks(SystemClock, SystemClock, RESTORE_THRESHOLD)
+    /// A detector over the system's wall clock with [`RESTORE_THRESHOLD`],
+    /// its monotonic origin `now`.
+    pub fn new(now: Instant) -> Self {
+        Self::with_wall(SystemClock, RESTORE_THRESHOLD, now)
     }
 }
 
-impl Default for RestoreDetector {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<C: Clock, W: WallClock> RestoreDetector<C, W> {
-    /// A detector over injected clocks, firing when the wall clock gains
-    /// more than `threshold` on the monotonic one between checks.
-    pub fn with_clocks(monotonic: C, wall: W, threshold: Duration) -> Self {
-        let last = Mutex::new((monotonic.now(), wall.wall()));
-        Self {
-            monotonic,
+impl<W: WallClock> RestoreDetector<W> {
+    /// A detector over an injected wall clock, firing when it gains more
+    /// than `threshold` on the monotonic clock between checks; `now` is the
+    /// monotonic clock's current instant (the clock the checks pass).
+    pub fn with_wall(wall: W, threshold: Duration, now: Instant) -> Self {
+        let detector = Self {
             wall,
             threshold,
-            last,
-        }
+            base: now,
+            offset: AtomicI64::new(0),
+        };
+        detector.offset.store(detector.offset_at(now), Relaxed);
+        detector
+    }
+
+    fn offset_at(&self, now: Instant) -> i64 {
+        let mono = now.saturating_duration_since(self.base).as_nanos();
+        let wall = self
+            .wall
+            .wall()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        i64::try_from(wall).unwrap_or(i64::MAX) - i64::try_from(mono).unwrap_or(i64::MAX)
     }
 
     /// Whether the process was (most likely) restored from a snapshot since
-    /// the previous check. A wall clock that went backwards (an NTP step) is
-    /// not a restore; either way the next check measures from now.
-    pub fn check(&self) -> bool {
-        let (mono_now, wall_now) = (self.monotonic.now(), self.wall.wall());
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let (mono_then, wall_then) = std::mem::replace(&mut *last, (mono_now, wall_now));
-        let mono = mono_now.saturating_duration_since(mono_then);
-        let wall = wall_now.duration_since(wall_then).unwrap_or(Duration::ZERO);
-        wall > mono.saturating_add(self.threshold)
+    /// the previous check, `now` being the monotonic clock's instant. Of
+    /// callers racing on one restore, one is told. A wall clock that went
+    /// backwards (an NTP step) is not a restore; either way the next check
+    /// measures from here.
+    pub fn check(&self, now: Instant) -> bool {
+        let offset = self.offset_at(now);
+        let last = self.offset.load(Relaxed);
+        let gained = offset.saturating_sub(last);
+        let threshold = i64::try_from(self.threshold.as_nanos()).unwrap_or(i64::MAX);
+        let drift = i64::try_from(DRIFT.as_nanos()).unwrap_or(i64::MAX);
+        if gained.unsigned_abs() <= drift.unsigned_abs() {
+            return false;
+        }
+        let moved = self
+            .offset
+            .compare_exchange(last, offset, Relaxed, Relaxed)
+            .is_ok();
+        moved && gained > threshold
     }
 }
 
@@ -104,13 +132,9 @@ mod tests {
     use super::*;
     use crate::testutil::ManualClock;
 
-    fn detector() -> (
-        RestoreDetector<ManualClock, ManualClock>,
-        ManualClock,
-        ManualClock,
-    ) {
+    fn detector() -> (RestoreDetector<ManualClock>, ManualClock, ManualClock) {
         let (mono, wall) = (ManualClock::new(), ManualClock::new());
-        let d = RestoreDetector::with_clocks(mono.clone(), wall.clone(), RESTORE_THRESHOLD);
+        let d = RestoreDetector::with_wall(wall.clone(), RESTORE_THRESHOLD, mono.now());
         (d, mono, wall)
     }
 
@@ -119,8 +143,8 @@ mod tests {
         let (d, mono, wall) = detector();
         for _ in 0..100 {
             mono.advance(Duration::from_secs(60));
-            wall.advance(Duration::from_secs(61));
-            assert!(!d.check());
+            wall.advance(Duration::from_secs(60) + Duration::from_millis(50));
+            assert!(!d.check(mono.now()));
         }
     }
 
@@ -129,20 +153,35 @@ mod tests {
         let (d, mono, wall) = detector();
         mono.advance(Duration::from_secs(1));
         wall.advance(Duration::from_secs(3 * 3600));
-        assert!(d.check());
-        assert!(!d.check(), "the next check measures from the restore");
+        assert!(d.check(mono.now()));
+        assert!(
+            !d.check(mono.now()),
+            "the next check measures from the restore"
+        );
         mono.advance(Duration::from_secs(10));
         wall.advance(Duration::from_secs(10));
-        assert!(!d.check());
+        assert!(!d.check(mono.now()));
     }
 
     #[test]
     fn small_steps_and_a_wall_clock_going_back_are_not_a_restore() {
-        let (d, _mono, wall) = detector();
+        let (d, mono, wall) = detector();
         wall.advance(Duration::from_secs(4));
-        assert!(!d.check());
+        assert!(!d.check(mono.now()));
         let (d, mono, _wall) = detector();
         mono.advance(Duration::from_secs(3600)); // wall "went back" an hour
-        assert!(!d.check());
+        assert!(!d.check(mono.now()));
+        // Measured from there: a restore after it is still caught.
+        assert!(!d.check(mono.now()));
+    }
+
+    #[test]
+    fn slow_drift_does_not_add_up_to_a_restore() {
+        let (d, mono, wall) = detector();
+        for _ in 0..1000 {
+            mono.advance(Duration::from_secs(1));
+            wall.advance(Duration::from_millis(1010));
+            assert!(!d.check(mono.now()));
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
-use sidekey_cache::{Fetch, Kind, RefreshReport, RestoreDetector, SecretCache};
+use sidekey_cache::{Fetch, Kind, RefreshReport, SecretCache, SystemClock};
 
 /// The fetcher: the lean SigV4 one, or the AWS SDK's with feature `aws-sdk`.
 #[cfg(not(feature = "aws-sdk"))]
@@ -96,6 +96,11 @@ impl Serving<Upstream> {
         let fetcher = Upstream::from_env(config.timeouts(), config.max_connections)?
             .with_tree_limits(config.trees);
         let cache = SecretCache::new(fetcher, config.cache.clone());
+        // Under SnapStart the environment may be restored from a snapshot
+        // taken after INIT, hours later: every read (and every event)
+        // compares the wall clock's progress with the monotonic one's, and a
+        // restore makes every cached value due.
+        cache.detect_restores(SystemClock);
         log_caching(&cache);
         start_prefetch(&cache, config.prefetch.clone());
         if !config.prefetch_parameters.is_empty() {
@@ -151,21 +156,14 @@ impl<F: Fetch> Drop for Serving<F> {
 /// SHUTDOWN, `Ok(None)` if Lambda ended the loop without one.
 async fn events<F: Fetch>(cache: &SecretCache<F>) -> Result<Option<u64>, Error> {
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<u64>(1);
-    // Under SnapStart the environment may be restored from a snapshot taken
-    // after INIT, hours later: the first event after a restore sees the wall
-    // clock far ahead of the monotonic one, and every cached value is due.
-    let restore = Arc::new(RestoreDetector::new());
     let processor = {
         let cache = cache.clone();
         service_fn(move |event: LambdaEvent| {
             let cache = cache.clone();
             let shutdown_tx = shutdown_tx.clone();
-            let restore = Arc::clone(&restore);
             async move {
-                if restore.check() {
-                    tracing::info!("restored from a snapshot: every cached value is due");
-                    cache.expire_all();
-                }
+                // A restore found here (or by a read) makes every value due.
+                cache.check_restore();
                 match event.next {
                     NextEvent::Invoke(_) => {
                         let report = cache.refresh_due(INVOKE_REFRESH_BUDGET).await;

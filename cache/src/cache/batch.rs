@@ -126,6 +126,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             }
             return out;
         }
+        self.check_restore();
         let began = Deadline::now();
         let deadline = began + inner.config.deadline(kind);
         // Per key: the plan of a held, in-flight or failed key (made below,

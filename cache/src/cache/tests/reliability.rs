@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant as T;
 
 use super::*;
-use crate::clock::{RestoreDetector, RESTORE_THRESHOLD};
+
 use crate::testutil::Pace;
 use crate::{RefreshReport, SecretRequest, DEFAULT_DEADLINE};
 
@@ -412,20 +412,40 @@ async fn a_prefetch_against_a_hung_upstream_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_restore_makes_the_next_read_go_upstream() {
-    let (cache, fetch, clock) = cache();
+    let (cache, fetch, _clock) = cache();
     let wall = ManualClock::new();
-    let detector = RestoreDetector::with_clocks(clock.clone(), wall.clone(), RESTORE_THRESHOLD);
+    cache.detect_restores(wall.clone());
     fetch.set("k", "v1");
     let k = Key::secret("k");
     cache.get(&k).await.unwrap();
     fetch.set("k", "v2");
-    assert!(!detector.check());
+    assert!(!cache.check_restore());
     // Three hours on disk: the wall clock moved, the monotonic one did not.
     wall.advance(Duration::from_secs(3 * 3600));
-    assert!(detector.check());
-    cache.expire_all();
+    assert!(cache.check_restore());
     assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
     assert_eq!(fetch.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_right_after_a_restore_is_not_served_from_before_it() {
+    // Issue 26: a restore was noticed only on the next Lambda event; a read
+    // before it (an afterRestore hook) got the snapshot's value as fresh,
+    // even from the hot path's memo.
+    let (cache, fetch, _clock) = cache();
+    let wall = ManualClock::new();
+    cache.detect_restores(wall.clone());
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    for _ in 0..3 {
+        assert_eq!(body_text(&cache.get_body(&k).await.unwrap()), "v1");
+    }
+    fetch.set("k", "v2");
+    wall.advance(Duration::from_secs(3 * 3600));
+    // No event in between: the very next read finds the restore.
+    assert_eq!(body_text(&cache.get_body(&k).await.unwrap()), "v2");
+    assert_eq!(fetch.calls(), 2);
+    assert!(!cache.check_restore(), "told once");
 }
 
 #[tokio::test(start_paused = true)]
