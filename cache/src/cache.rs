@@ -349,13 +349,34 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         // A hit on the most recently used value leaves the LRU list as it
         // is: moving a node to where it already is writes three nodes'
         // links, cache lines the workers would pass back and forth.
-        let slot = if st.entries.peek_mru().is_some_and(|(k, _)| k == key) {
+        let mut slot = if st.entries.peek_mru().is_some_and(|(k, _)| k == key) {
             st.entries.peek_mut(key)
         } else {
             st.entries.get_mut(key)
         };
+        // A forced read of a value a forced read fetched under a second ago,
+        // or of one backing off after a transient failure, is answered as a
+        // cached read: a function that sends `refreshNow` on every read under
+        // throttling made up to three upstream calls per read (issue 26).
+        let mode = match (mode, slot.as_deref_mut()) {
+            (Mode::RefreshNow, Some(slot)) => {
+                let recent = slot.forced_at.is_some_and(|at| now < at + FORCED_EVERY);
+                let backing_off = slot.failure.as_ref().is_some_and(|f| now < f.retry_at);
+                if recent || backing_off {
+                    Mode::Cached
+                } else {
+                    Mode::RefreshNow
+                }
+            }
+            (mode, _) => mode,
+        };
         let verdict = match (mode, slot) {
-            (Mode::RefreshNow, _) => Verdict::Wait(None),
+            (Mode::RefreshNow, _) => match st.failures.peek(key) {
+                // A cold key's forced read respects its backoff or not-found
+                // marker as any read does.
+                Some(f) if now < f.retry_at => Verdict::Fail(f.error.clone()),
+                _ => Verdict::Wait(None),
+            },
             (Mode::Cached | Mode::Body, Some(slot)) => {
                 // Written only when it changes, for the same reason.
                 if !slot.read {
@@ -426,10 +447,17 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             Verdict::Fail(error) => Plan::Done(Err(error)),
             Verdict::Wait(stale) => {
                 Counters::inc(&inner.counters.misses);
+                // At most one read of a key in flight: a forced read joins
+                // the one on its way.
                 let flight = match state.flights.get(key) {
                     Some(flight) => flight.clone(),
                     None => self.start_flight(&mut state, key),
                 };
+                if mode == Mode::RefreshNow {
+                    if let Some(f) = state.flights.get_mut(key) {
+                        f.forced = true;
+                    }
+                }
                 Plan::Wait { flight, stale }
             }
         }
@@ -687,6 +715,9 @@ impl<F, C> Inner<F, C> {
 fn servable(now: std::time::Instant, stale_until: Option<std::time::Instant>) -> bool {
     stale_until.is_none_or(|until| now < until)
 }
+
+/// Forced reads (`refreshNow`) of one key go upstream at most this often.
+const FORCED_EVERY: Duration = Duration::from_secs(1);
 
 fn closed() -> Error {
     Error::new(ErrorKind::Closed, "the cache is shut down")

@@ -43,6 +43,9 @@ pub(super) struct Flight {
     /// An INVOKE already waited its whole hold for it (set on the
     /// registered flight only): a read that slow is not waited for again.
     pub outwaited: bool,
+    /// A forced read (`refreshNow`) joined or started it (registered flight
+    /// only): the value it lands counts as forced for the rate limit.
+    pub forced: bool,
 }
 
 impl<F: Fetch, C: Clock> SecretCache<F, C> {
@@ -63,6 +66,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             deadline,
             task: None,
             outwaited: false,
+            forced: false,
         };
         state.flights.insert(key.clone(), flight.clone());
         (flight, tx)

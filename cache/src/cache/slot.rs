@@ -36,6 +36,9 @@ pub(super) struct Slot {
     /// Read since it was last stored. Only such entries are refreshed ahead
     /// of a read: one read once and never again is not re-read every TTL.
     pub read: bool,
+    /// When a forced read (`refreshNow`) last landed for it: the next one
+    /// goes upstream no sooner than a second later.
+    pub forced_at: Option<Instant>,
     /// Bytes charged to this slot.
     pub size: usize,
 }
@@ -61,10 +64,19 @@ impl<F, C: Clock> Inner<F, C> {
         outcome: Outcome,
         now: Instant,
     ) -> Outcome {
+        let forced = state
+            .flights
+            .get(key)
+            .is_some_and(|f| f.id == id && f.forced);
         if unregister(state, key, id) && !state.closed {
             match &outcome {
                 Ok(value) => self.store(state, key, Arc::clone(value), now),
                 Err(e) => self.record_failure(state, key, e, now),
+            }
+            if forced {
+                if let Some(slot) = state.entries.peek_mut(key) {
+                    slot.forced_at = Some(now);
+                }
             }
         }
         outcome
@@ -83,6 +95,8 @@ impl<F, C: Clock> Inner<F, C> {
             stale_until: self.config.stale_until(now + ttl),
             failure: None,
             read: false,
+            // Kept across refreshes: the rate limit is per key.
+            forced_at: state.entries.peek(key).and_then(|s| s.forced_at),
             size,
         };
         state.failures.pop(key);

@@ -477,6 +477,48 @@ async fn ttl_zero_disables_caching() {
 }
 
 #[tokio::test]
+async fn forced_reads_go_upstream_at_most_once_a_second_and_respect_backoff() {
+    // Issue 26: refreshNow ignored backoff, and a function sending it on
+    // every read made an upstream call (and its retries) per read.
+    let (cache, fetch, clock) = cache();
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    fetch.set("k", "v2");
+    assert_eq!(text(&cache.refresh_now(&k).await.unwrap()), "v2");
+    assert_eq!(fetch.calls(), 2);
+    // Within the second: answered from the cache.
+    fetch.set("k", "v3");
+    for _ in 0..10 {
+        assert_eq!(text(&cache.refresh_now(&k).await.unwrap()), "v2");
+    }
+    assert_eq!(fetch.calls(), 2);
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(text(&cache.refresh_now(&k).await.unwrap()), "v3");
+    assert_eq!(fetch.calls(), 3);
+    // Throttled: a forced read that fails says so, and the next ones back
+    // off like any read (the value answered meanwhile), never a call per
+    // read: over a second of forced reads every 10 ms, a call or two.
+    fetch.fail_next(ErrorKind::Throttled, 1_000);
+    clock.advance(Duration::from_millis(1001));
+    let _ = cache.refresh_now(&k).await;
+    let after_first = fetch.calls();
+    let mut answered = 0;
+    for _ in 0..100 {
+        clock.advance(Duration::from_millis(10));
+        match cache.refresh_now(&k).await {
+            Ok(v) => {
+                assert_eq!(text(&v), "v3");
+                answered += 1;
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Throttled),
+        }
+    }
+    assert!(fetch.calls() <= after_first + 2, "{} calls", fetch.calls());
+    assert!(answered >= 98, "{answered} answered");
+}
+
+#[tokio::test]
 async fn refresh_now_bypasses_and_refills() {
     let (cache, fetch, _clock) = cache();
     fetch.set("k", "v1");
