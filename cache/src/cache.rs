@@ -503,6 +503,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     pub async fn refresh_due(&self, budget: Duration) -> RefreshReport {
         let mut report = RefreshReport::default();
         self.check_restore();
+        self.repack_sparse();
         let flights: Vec<(Key, Flight)> = {
             let inner = &self.inner;
             let now = inner.clock.now();
@@ -644,6 +645,28 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             }
         }
         started
+    }
+
+    /// Write again, into the page being filled, every body that keeps a
+    /// mostly dead page alive (its neighbours all replaced or dropped; see
+    /// `record/pages.rs`): a pinned `versionId` or an unread value is never
+    /// refreshed, and alone in its page it kept 64 KiB alive while the byte
+    /// bound counted its own size (issue 26). Made at each `refresh_due`;
+    /// returns how many moved.
+    pub fn repack_sparse(&self) -> usize {
+        let mut state = self.inner.lock();
+        let mut moved = 0;
+        for (_, slot) in state.entries.iter_mut() {
+            if slot.value.sparse() {
+                slot.value = Arc::new(slot.value.repacked());
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            // The memos hold the old bodies: they would keep the pages.
+            self.inner.memos.clear();
+        }
+        moved
     }
 
     /// Make every value due, as after a SnapStart restore (see

@@ -156,7 +156,8 @@ enum Shape {
 /// read (about 260 KiB of RSS with 1,000 secrets cached; issue 14).
 pub struct Cached {
     shape: Shape,
-    json: Bytes,
+    /// The body, and the page it lives in if packed ([`pages`]).
+    body: pages::Body,
 }
 
 impl fmt::Debug for Cached {
@@ -165,7 +166,7 @@ impl fmt::Debug for Cached {
             .field("shape", &self.shape)
             .field(
                 "json",
-                &format_args!("<redacted {} bytes>", self.json.len()),
+                &format_args!("<redacted {} bytes>", self.body.bytes.len()),
             )
             .finish()
     }
@@ -176,7 +177,7 @@ impl Cached {
     /// value) is dropped, and so wiped, on return.
     pub fn from_record(record: Record) -> Self {
         // Written once, straight into its page (`pages`): no copies.
-        let (shape, json) = match &record {
+        let (shape, body) = match &record {
             Record::Secret(s) => {
                 let (secret_string, secret_binary) = match &s.payload {
                     Payload::String(v) => (Some(v.as_str()), None),
@@ -207,22 +208,37 @@ impl Cached {
                 (Shape::Parameters, pages::body_of(&wire))
             }
         };
-        Cached { shape, json }
+        Cached { shape, body }
     }
 
     /// The wire body, as the service would have answered.
     pub fn json(&self) -> &[u8] {
-        &self.json
+        &self.body.bytes
     }
 
     /// The wire body as [`Bytes`] sharing this value's buffer (no copy).
     pub fn body(&self) -> Bytes {
-        self.json.clone()
+        self.body.bytes.clone()
+    }
+
+    /// Whether this body keeps a mostly dead page alive: its neighbours
+    /// were all replaced or dropped ([`pages`]). The cache repacks it.
+    pub(crate) fn sparse(&self) -> bool {
+        self.body.sparse()
+    }
+
+    /// The same value with its body written again into the page being
+    /// filled, so the page this one pins can go.
+    pub(crate) fn repacked(&self) -> Cached {
+        Cached {
+            shape: self.shape,
+            body: self.body.repacked(),
+        }
     }
 
     /// Bytes this entry holds, for the cache's byte bound.
     pub fn size(&self) -> usize {
-        self.json.len()
+        self.body.bytes.len()
     }
 
     /// The value as text: `SecretString`, or `SecretBinary` decoded if it
@@ -231,7 +247,7 @@ impl Cached {
     pub fn text(&self) -> Result<Zeroizing<String>, Error> {
         match self.shape {
             Shape::Secret => {
-                let f: SecretFields = parse(&self.json)?;
+                let f: SecretFields = parse(&self.body.bytes)?;
                 match (f.secret_string, f.secret_binary) {
                     (Some(s), _) => string_of(s),
                     (None, Some(b64)) => {
@@ -243,7 +259,9 @@ impl Cached {
                     (None, None) => Err(invalid("the secret has no value")),
                 }
             }
-            Shape::Parameter => string_of(parse::<ParameterFields>(&self.json)?.parameter.value),
+            Shape::Parameter => {
+                string_of(parse::<ParameterFields>(&self.body.bytes)?.parameter.value)
+            }
             Shape::Parameters => Err(invalid("a parameter tree has no single value")),
         }
     }
@@ -263,7 +281,8 @@ impl Cached {
         if self.shape != Shape::Parameter {
             return None;
         }
-        self.json
+        self.body
+            .bytes
             .strip_prefix(PARAMETER_ENVELOPE)?
             .strip_suffix(b"}")
     }
@@ -392,7 +411,7 @@ mod tests {
                 version_stages: &[],
                 created_date: None,
             };
-            let body = pages::body_of(&wire);
+            let body = pages::body_of(&wire).bytes;
             assert_eq!(&body[..], &serde_json::to_vec(&wire).unwrap()[..]);
         }
     }

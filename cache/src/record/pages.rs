@@ -16,8 +16,16 @@
 //! ([`BytesMut::split`]); it is freed when its last body goes. A body is
 //! wiped when its last reference goes, as a body of its own was. Bodies
 //! too large to share a page usefully keep an allocation of their own.
+//!
+//! A body that outlives its neighbours (a pinned `versionId`, a value not
+//! read and so never refreshed) keeps its whole page alive, and the cache's
+//! byte bound counts only the body. Each page therefore counts its live
+//! bytes ([`Page`]); a body alone in a sealed page that is mostly dead is
+//! [`sparse`](Body::sparse), and the cache repacks such bodies into the page
+//! being filled ([`Body::repacked`]), freeing the old page (issue 26).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -34,28 +42,109 @@ const PAGE: usize = 64 * 1024;
 /// would waste most of a page's tail, and they are few.
 const LARGEST_PACKED: usize = PAGE / 4;
 
+/// A page is sparse, and its lone bodies worth moving, once less than
+/// this share of it is alive.
+const SPARSE: usize = PAGE / 4;
+
+/// What is known of a page: how many of its bytes are alive, and whether
+/// it is still being filled.
+#[derive(Debug, Default)]
+pub(super) struct Page {
+    live: AtomicUsize,
+    sealed: AtomicBool,
+}
+
+/// Where bodies are written: the page being filled and what is known of it.
+type Fill = Mutex<Option<(BytesMut, Arc<Page>)>>;
+
 /// The page being filled. One per process: every cache's bodies share it,
 /// as they share the allocator.
-static PAGE_IN_FILL: Mutex<Option<BytesMut>> = Mutex::new(None);
+static PAGE_IN_FILL: Fill = Mutex::new(None);
+
+/// A cached body: the bytes, and the page they live in (none for a body
+/// with an allocation of its own).
+#[derive(Clone)]
+pub(super) struct Body {
+    pub bytes: Bytes,
+    page: Option<Arc<Page>>,
+}
+
+impl Body {
+    /// Whether this body sits in a sealed page of which less than a quarter
+    /// is alive: it keeps the rest from being freed.
+    pub fn sparse(&self) -> bool {
+        self.page
+            .as_ref()
+            .is_some_and(|p| p.sealed.load(Relaxed) && p.live.load(Relaxed) < SPARSE)
+    }
+
+    /// The same bytes written again, into the page being filled. This
+    /// body is wiped as its last reference goes, as ever.
+    pub fn repacked(&self) -> Body {
+        self.repacked_in(&PAGE_IN_FILL)
+    }
+
+    fn repacked_in(&self, fill: &Fill) -> Body {
+        packed(fill, self.bytes.len(), |page| page.put_slice(&self.bytes))
+    }
+}
 
 /// `value` serialized as JSON into its body: in the page being filled,
 /// or in a buffer of its own if it is large.
-pub(super) fn body_of<T: Serialize>(value: &T) -> Bytes {
+pub(super) fn body_of<T: Serialize>(value: &T) -> Body {
+    body_in(&PAGE_IN_FILL, value)
+}
+
+fn body_in<T: Serialize>(fill: &Fill, value: &T) -> Body {
     let size = json_size(value);
     if size > LARGEST_PACKED {
-        return wiped_bytes(json_of_size(value, size));
+        return Body {
+            bytes: wiped_bytes(json_of_size(value, size)),
+            page: None,
+        };
     }
-    let mut page = PAGE_IN_FILL.lock().unwrap_or_else(PoisonError::into_inner);
-    let page = match &mut *page {
-        Some(page) if page.capacity() - page.len() >= size => page,
-        // A fresh page; the bodies already in the last one keep it alive.
-        slot => slot.insert(BytesMut::with_capacity(PAGE)),
-    };
     // Serializing plain structs of strings and numbers cannot fail, and it
-    // writes `size` bytes, which fit: the page never grows (a move would
-    // leave an unwiped copy behind).
-    let _ = serde_json::to_writer(page.writer(), value);
-    Bytes::from_owner(Packed(page.split()))
+    // writes `size` bytes, which fit.
+    packed(fill, size, |page| {
+        let _ = serde_json::to_writer(page.writer(), value);
+    })
+}
+
+/// A body of `size` bytes (at most [`LARGEST_PACKED`]) that `write` puts
+/// into the page being filled: the page never grows (a move would leave an
+/// unwiped copy behind).
+fn packed(fill: &Fill, size: usize, write: impl FnOnce(&mut BytesMut)) -> Body {
+    let mut fill = fill.lock().unwrap_or_else(PoisonError::into_inner);
+    let fits = fill
+        .as_ref()
+        .is_some_and(|(page, _)| page.capacity() - page.len() >= size);
+    if !fits {
+        // A fresh page; the bodies already in the last one keep it alive.
+        if let Some((_, old)) = fill.take() {
+            old.sealed.store(true, Relaxed);
+        }
+        *fill = Some((BytesMut::with_capacity(PAGE), Arc::default()));
+    }
+    let (part, page) = match fill.as_mut() {
+        Some((page, stats)) => {
+            write(page);
+            (page.split(), Arc::clone(stats))
+        }
+        // Not reached (the page was just made); a page of its own would do.
+        None => {
+            let mut own = BytesMut::with_capacity(size);
+            write(&mut own);
+            (own, Arc::default())
+        }
+    };
+    page.live.fetch_add(part.len(), Relaxed);
+    Body {
+        bytes: Bytes::from_owner(Packed {
+            part,
+            page: Arc::clone(&page),
+        }),
+        page: Some(page),
+    }
 }
 
 /// Serialize `value` into a buffer of exactly its `size`: serde_json never
@@ -89,18 +178,23 @@ impl std::io::Write for ByteCount {
     }
 }
 
-/// A body's part of a page, owned by its [`Bytes`]: wiped when they go.
-struct Packed(BytesMut);
+/// A body's part of a page, owned by its [`Bytes`]: wiped when they go,
+/// and no longer counted alive in its page.
+struct Packed {
+    part: BytesMut,
+    page: Arc<Page>,
+}
 
 impl AsRef<[u8]> for Packed {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        &self.part
     }
 }
 
 impl Drop for Packed {
     fn drop(&mut self) {
-        self.0.as_mut().zeroize();
+        self.part.as_mut().zeroize();
+        self.page.live.fetch_sub(self.part.len(), Relaxed);
     }
 }
 
@@ -130,7 +224,7 @@ mod tests {
         let bodies: Vec<Bytes> = (0..12)
             .map(|i| {
                 let v = if i % 3 == 0 { fill.as_str() } else { "small" };
-                body_of(&Value { v })
+                body_of(&Value { v }).bytes
             })
             .collect();
         for (i, body) in bodies.iter().enumerate() {
@@ -144,8 +238,34 @@ mod tests {
     fn a_large_body_gets_a_buffer_of_its_exact_size() {
         let big = "x".repeat(LARGEST_PACKED);
         let body = body_of(&Value { v: &big });
-        assert_eq!(body.len(), LARGEST_PACKED + r#"{"v":""}"#.len());
-        assert!(body.ends_with(br#"x"}"#));
+        assert_eq!(body.bytes.len(), LARGEST_PACKED + r#"{"v":""}"#.len());
+        assert!(body.bytes.ends_with(br#"x"}"#));
+        assert!(!body.sparse(), "a body of its own pins no page");
+    }
+
+    #[test]
+    fn a_body_outliving_its_page_is_sparse_until_repacked() {
+        // Pages of its own: other tests write into the process's.
+        let fill: Fill = Mutex::new(None);
+        // Fourteen bodies of 4,508 bytes fill a page; a fifteenth seals it.
+        let v = "z".repeat(4500);
+        let mut first: Vec<Body> = (0..14).map(|_| body_in(&fill, &Value { v: &v })).collect();
+        let page = first[0].page.clone().unwrap();
+        let later: Vec<Body> = (0..14).map(|_| body_in(&fill, &Value { v: &v })).collect();
+        assert!(page.sealed.load(Relaxed));
+        assert!(!first[0].sparse(), "a full page");
+        // All but one of the page's bodies go: the last keeps 64 KiB alive.
+        let lone = first.remove(7);
+        drop(first);
+        assert_eq!(page.live.load(Relaxed), lone.bytes.len());
+        assert!(lone.sparse());
+        let moved = lone.repacked_in(&fill);
+        assert_eq!(moved.bytes, lone.bytes);
+        assert!(!Arc::ptr_eq(moved.page.as_ref().unwrap(), &page));
+        drop(lone);
+        assert_eq!(page.live.load(Relaxed), 0, "nothing keeps the old page");
+        assert!(!moved.sparse(), "the page being filled is not sealed");
+        drop(later);
     }
 
     #[test]
