@@ -15,8 +15,18 @@
 //!   check must not fail because the function is busy;
 //! * **a client that sends and never reads** (pipelining into a full socket)
 //!   is cut off once a write has made no progress for [`WRITE_STALL`], so
-//!   it cannot hold a connection slot forever; a client that takes too long
-//!   to send its headers is cut off after [`HEADER_TIMEOUT`].
+//!   it cannot hold a connection slot forever.
+//!
+//! There is no header-read timeout, on purpose (issue 26). hyper arms it
+//! whenever a connection waits for its next request head, so it is an idle
+//! timeout too, and Lambda freezes the sandbox between invocations: a
+//! function's pooled keep-alive connection idle past it was closed by the
+//! timer firing at the thaw, just as the function sent its first request
+//! on it (a reset). Any finite timeout races that way for a longer freeze.
+//! What it guarded against, a client dribbling its headers, can only be
+//! the function's own code (the listener is bound to loopback inside the
+//! sandbox), the connection limit still bounds what such a client holds,
+//! and the timer cost about 1 % of the server's CPU per request.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,12 +46,7 @@ use crate::api::Api;
 use crate::error::ApiError;
 
 mod drain;
-mod header_timer;
 use drain::Drain;
-use header_timer::HeaderTimer;
-
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a write to a client may make no progress before the connection
 /// is dropped (the client is not reading its answers).
@@ -139,10 +144,8 @@ fn serve_connection<F: Fetch>(
         let routed = api.route(&req);
         async move { Ok::<_, Infallible>(api.answer(routed).await) }
     });
-    http1::Builder::new()
-        .timer(HeaderTimer::default())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(Box::pin(stream)), service)
+    // No timer: no header-read timeout (see the module's doc).
+    http1::Builder::new().serve_connection(TokioIo::new(Box::pin(stream)), service)
 }
 
 /// Answer a connection over the limit and close it: `200 healthy` to a

@@ -97,6 +97,104 @@ async fn outage_serves_stale_until_max_stale_then_fails_clearly_then_recovers() 
     assert!(!lambda.logs().contains("before-outage") && !lambda.logs().contains("after-outage"));
 }
 
+/// A keep-alive client of the extension in another language: `program`
+/// runs `script` (under `tests/e2e/keepalive/`) with the port, the token and
+/// the secret id; it reads once, then again once told to on its stdin.
+struct KeepAliveClient {
+    child: std::process::Child,
+    lines: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl KeepAliveClient {
+    fn start(program: &str, script: &str, port: u16, token: &str, secret: &str) -> Self {
+        let path = format!("{}/e2e/keepalive/{script}", env!("CARGO_MANIFEST_DIR"));
+        let mut child = std::process::Command::new(program)
+            .args([path.as_str(), &port.to_string(), token, secret])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        let lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Self { child, lines }
+    }
+
+    /// The next read's outcome, as the client printed it.
+    fn outcome(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.lines, &mut line).expect("a line");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"))
+    }
+
+    fn go(&mut self) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        std::io::Write::write_all(stdin, b"go\n").expect("go");
+    }
+}
+
+impl Drop for KeepAliveClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_survives_a_freeze_longer_than_any_idle_timer() {
+    // Issue 26: a 10 s header timer closed an idle pooled connection as the
+    // sandbox thawed, just as the function sent its first request on it.
+    // Two real keep-alive clients, a freeze of the extension longer than
+    // that timer (SIGSTOP, as Lambda's freezer stops it), then both send
+    // at once after the thaw: same connection, no reset.
+    let moto = Moto::start();
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, "kept/alive", "kept-alive-value").await;
+    let lambda = Lambda::start(Options::extension(moto.url(), &[])).await;
+    let python = std::env::var("SIDEKEY_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut clients = vec![
+        KeepAliveClient::start(
+            &python,
+            "client.py",
+            lambda.port,
+            &lambda.token,
+            "kept/alive",
+        ),
+        KeepAliveClient::start(
+            "node",
+            "client.mjs",
+            lambda.port,
+            &lambda.token,
+            "kept/alive",
+        ),
+    ];
+    let before: Vec<serde_json::Value> = clients.iter_mut().map(|c| c.outcome()).collect();
+    for b in &before {
+        assert_eq!(b["status"], 200, "{b}");
+    }
+    let pid = lambda.extension.pid();
+    signal(pid, "-STOP");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    signal(pid, "-CONT");
+    for c in &mut clients {
+        c.go();
+    }
+    for (client, before) in clients.iter_mut().zip(&before) {
+        let after = client.outcome();
+        assert_eq!(after["status"], 200, "{after}");
+        assert_eq!(
+            after["port"], before["port"],
+            "the same connection: {after}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_storm_keeps_cached_secrets_served_and_bounds_upstream_calls() {
     let moto = Moto::start();
