@@ -342,3 +342,82 @@ async fn tree_past_its_bounds_is_a_clear_400_never_a_partial_tree() {
     assert!(a.json()["message"].as_str().unwrap().contains("4096 bytes"));
     assert!(!a.body.contains("xxxx"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_next_token_is_an_error_not_a_loop() {
+    // Issue 26: a service answering a NextToken it already gave had a tree
+    // read page until its deadline, every time. Here every page names the
+    // same next token.
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    proxy.set_operation_fault(
+        "GetParametersByPath",
+        Fault::Answer(
+            200,
+            r#"{"Parameters":[{"Name":"/loop/a","Type":"String","Value":"1","Version":1}],"NextToken":"again"}"#,
+        ),
+    );
+    let lambda = start(&proxy, &[]).await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let a = get(
+        &format!("{url}/systemsmanager/parameters/get-by-path?path=/loop/"),
+        token,
+    )
+    .await;
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert_eq!(a.json()["__type"], "RepeatedNextToken", "{}", a.body);
+    assert_eq!(
+        proxy.calls("GetParametersByPath"),
+        2,
+        "the second page's token is the first's: two calls, not a deadline's worth"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selector_answer_never_lands_as_the_latest_version() {
+    // Issue 26: GetParameters answers were matched by Name alone, so with
+    // /a and /a:3 in one call, the first answer won for both and /a could
+    // hold version 3 as "latest" for a whole TTL. The stub answers in the
+    // worst order: /a:3's answer first.
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    proxy.set_operation_fault(
+        "GetParameters",
+        Fault::Answer(
+            200,
+            r#"{"Parameters":[
+                {"Name":"/sel/a","Type":"String","Value":"old","Version":3,"Selector":":3","ARN":"arn:aws:ssm:us-east-1:123456789012:parameter/sel/a"},
+                {"Name":"/sel/a","Type":"String","Value":"new","Version":4,"ARN":"arn:aws:ssm:us-east-1:123456789012:parameter/sel/a"}
+            ],"InvalidParameters":[]}"#,
+        ),
+    );
+    let lambda = start(&proxy, &[]).await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let both = get(
+        &format!("{url}/systemsmanager/parameters/get?names=/sel/a,/sel/a:3"),
+        token,
+    )
+    .await;
+    assert_eq!(both.status, 200, "{}", both.body);
+    let versions: Vec<i64> = both.json()["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        [4, 3],
+        "each name its own answer, in the order asked"
+    );
+    // The latest, now cached from that call: version 4, with no call made.
+    let calls = proxy.calls("GetParameter");
+    let latest = get(
+        &format!("{url}/systemsmanager/parameters/get?name=/sel/a"),
+        token,
+    )
+    .await;
+    assert_eq!(latest.json()["Parameter"]["Version"], 4, "{}", latest.body);
+    assert_eq!(latest.json()["Parameter"]["Value"], "new");
+    assert_eq!(proxy.calls("GetParameter"), calls, "served from the cache");
+}

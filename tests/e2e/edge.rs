@@ -278,3 +278,23 @@ async fn reads_the_local_replica_and_falls_back_to_the_primary() {
     // Replica miss + primary hit, once: the cache holds the result.
     assert_eq!(proxy.calls("GetSecretValue"), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edges_field_read_takes_del_and_c1_characters() {
+    // Issue 26: the edge reads its key's field through the same decoder as
+    // the extension: a field holding DEL or a C1 control failed there too.
+    use sidekey_cache::{CacheConfig, Embedded, SecretCache, SecretSource};
+    let moto = Moto::start();
+    let sm = aws::secrets(&moto.url()).await;
+    let value = serde_json::json!({"apikey": "k\u{7f}\u{85}ey"}).to_string();
+    aws::create_secret(&sm, "edge/controls", &value).await;
+    let source = Embedded::new(SecretCache::new(
+        aws::sigv4_fetcher(&moto.url()),
+        CacheConfig::default(),
+    ));
+    let key = source
+        .secret("edge/controls", Some("apikey"))
+        .await
+        .unwrap();
+    assert_eq!(key.as_str(), "k\u{7f}\u{85}ey");
+}

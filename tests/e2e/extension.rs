@@ -549,3 +549,42 @@ async fn extension_killed_under_the_function_gives_a_clear_error() {
         "fails fast, no hang"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_holding_del_and_c1_characters_read_back_through_the_api_and_the_client() {
+    // Issue 26: JSON lets DEL (U+007F) and the C1 controls stand raw, and
+    // serde_json (and so AWS) writes them raw; the field read rejected
+    // them (502 "cached body is malformed") while the plain read worked.
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    let value = json!({"k": "a\u{7f}b", "n": "x\u{85}y", "c": "\u{80}\u{9f}"}).to_string();
+    aws::create_secret(&sm, "controls", &value).await;
+    let lambda = env(&moto, &proxy, &[]).await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let whole = get(
+        &format!("{url}/secretsmanager/get?secretId=controls"),
+        token,
+    )
+    .await;
+    assert_eq!(whole.json()["SecretString"], value.as_str());
+    for (field, expected) in [("k", "a\u{7f}b"), ("n", "x\u{85}y"), ("c", "\u{80}\u{9f}")] {
+        let a = get(
+            &format!("{url}/secretsmanager/get?secretId=controls&key={field}"),
+            token,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{field}: {}", a.body);
+        assert_eq!(a.json()["value"], expected, "{field}");
+    }
+    // The Rust client of the API, reading the same fields.
+    use sidekey_client::{ExtensionClient, SecretSource};
+    let client = ExtensionClient::new(lambda.port, lambda.token.clone()).unwrap();
+    let got = client.secret("controls", Some("n")).await.unwrap();
+    assert_eq!(got.as_str(), "x\u{85}y");
+    let got = client.fields("controls", &["k", "c"]).await.unwrap();
+    assert_eq!(
+        (got[0].as_str(), got[1].as_str()),
+        ("a\u{7f}b", "\u{80}\u{9f}")
+    );
+}

@@ -516,3 +516,49 @@ async fn a_pipelining_client_that_never_reads_is_cut_off_and_others_are_served()
     assert_eq!(a.status, 200, "still serving");
     assert!(lambda.extension_alive());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_credentials_after_the_ttl_serve_the_last_good_value() {
+    // Issue 26: ExpiredTokenException (a clock skew, a credential rotation)
+    // was taken as access denied: every cached value dropped and
+    // negative-cached. It says nothing about the secret.
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, "creds/expired", "value-before-expiry").await;
+    let lambda = Lambda::start(Options::extension(
+        proxy.url(),
+        &[("SECRETS_MANAGER_TTL", "2")],
+    ))
+    .await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let first = get(&format!("{url}/v1/creds/expired"), token).await;
+    assert_eq!(first.status, 200);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    proxy.set_operation_fault(
+        "GetSecretValue",
+        Fault::Answer(
+            400,
+            r#"{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}"#,
+        ),
+    );
+    for _ in 0..5 {
+        let a = get(&format!("{url}/v1/creds/expired"), token).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.json()["SecretString"], "value-before-expiry");
+    }
+    assert!(proxy.calls("GetSecretValue") >= 2, "the refresh was tried");
+    let m = get(&format!("{url}/metrics"), token).await.json();
+    assert!(m["stale"].as_u64().unwrap() >= 5, "{m}");
+    // Fresh credentials (the fault gone): the next refresh lands.
+    proxy.heal();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    aws::put_secret(&sm, "creds/expired", "value-after-expiry").await;
+    faults::poll_until("the refresh after the credentials came back", || async {
+        let a = get(&format!("{url}/v1/creds/expired"), token).await;
+        (a.json()["SecretString"] == "value-after-expiry")
+            .then_some(())
+            .ok_or(a.body)
+    })
+    .await;
+}

@@ -55,6 +55,9 @@ pub enum Fault {
     /// Forward, and answer a 2xx with only the first half of its body, in
     /// a proper frame (a garbled answer: status 200, unreadable JSON).
     Garble,
+    /// Answer this status and JSON body instead of the service (an error
+    /// of the service's own, or an answer in an order it may choose).
+    Answer(u16, &'static str),
 }
 
 #[derive(Debug)]
@@ -313,6 +316,15 @@ async fn handle(
     }
     match fault {
         Fault::Throttle => return Ok(error(400, "ThrottlingException", "Rate exceeded")),
+        Fault::Answer(status, body) => {
+            return Ok(whole(
+                Response::builder()
+                    .status(status)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(Full::new(Bytes::from_static(body.as_bytes())))
+                    .unwrap_or_default(),
+            ))
+        }
         Fault::Status(code) => return Ok(error(code, "InternalServiceError", "injected failure")),
         Fault::Reset => {
             // A failing service makes hyper drop the connection unanswered.
