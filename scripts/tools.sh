@@ -70,7 +70,7 @@ if [ -n "$missing" ]; then
   fi
   python3 -m venv "$TOOLS"
   "$TOOLS/bin/pip" install --quiet --disable-pip-version-check \
-    'moto[server]>=5.1' 'cargo-lambda>=1.8' 'maturin>=1.8' 'cfn-lint>=1.20' \
+    'moto[server]>=5.1' 'boto3>=1.34' 'cargo-lambda>=1.8' 'maturin>=1.8' 'cfn-lint>=1.20' \
     'awslambdaric>=3'
 fi
 unset missing
@@ -86,18 +86,25 @@ mkdir -p "$TOOLS/bin"
 ln -sf "$TOOLS/sam/bin/sam" "$TOOLS/bin/sam"
 
 # npm's aws-lambda-ric (the Node.js runtime interface client) for the Node
-# example. Version 3: 4.x needs Node 22. Its install script builds a native
-# addon (allowed by name: npm 11 skips unlisted install scripts); node-gyp
-# takes the headers from the installed Node (nodedir) rather than
-# downloading them.
+# examples, and the AWS SDK for JavaScript v3's Secrets Manager and SSM
+# clients (which the Node.js runtimes ship) for the SDK example and the
+# SDK-compatible endpoint's tests. aws-lambda-ric version 3: 4.x needs Node
+# 22. Its install script builds a native addon (allowed by name: npm 11
+# skips unlisted install scripts); node-gyp takes the headers from the
+# installed Node (nodedir) rather than downloading them.
 NODE_RIC="$TOOLS/node/node_modules/aws-lambda-ric"
-if [ ! -f "$NODE_RIC/dist/rapid-client.node" ]; then
-  step "installing aws-lambda-ric into $TOOLS/node (builds its native client)"
+NODE_SDK="$TOOLS/node/node_modules/@aws-sdk/client-ssm/package.json"
+if [ ! -f "$NODE_RIC/dist/rapid-client.node" ] || [ ! -f "$NODE_SDK" ]; then
+  step "installing aws-lambda-ric and the AWS SDK for JavaScript v3 into $TOOLS/node"
   mkdir -p "$TOOLS/node"
   cat >"$TOOLS/node/package.json" <<'JSON'
 {
   "private": true,
-  "dependencies": { "aws-lambda-ric": "~3.3.0" },
+  "dependencies": {
+    "aws-lambda-ric": "~3.3.0",
+    "@aws-sdk/client-secrets-manager": "^3.600.0",
+    "@aws-sdk/client-ssm": "^3.600.0"
+  },
   "allowScripts": { "aws-lambda-ric": true }
 }
 JSON
@@ -107,9 +114,12 @@ JSON
   [ -f "$NODE_RIC/dist/rapid-client.node" ] || { echo "aws-lambda-ric: the native client was not built" >&2; return 1 2>/dev/null || exit 1; }
   unset nodedir
 fi
+unset NODE_SDK
 
 export PATH="$TOOLS/bin:$PATH"
 export SIDEKEY_MOTO_SERVER="$TOOLS/bin/moto_server"
-# The runtime interface clients (tests/e2e/platforms.rs).
+# The runtime interface clients (tests/e2e/platforms.rs), and the Node
+# modules a function's task root holds (the SDK example's).
 export SIDEKEY_PYTHON="$TOOLS/bin/python"
 export SIDEKEY_NODE_RIC="$NODE_RIC/bin/index.mjs"
+export SIDEKEY_NODE_MODULES="$TOOLS/node/node_modules"

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use sidekey_cache::{Error, ErrorKind};
 use zeroize::Zeroizing;
 
+use crate::client::{exchange, Client};
 use crate::errors::kind_of_status;
-use crate::fetcher::{exchange, Client};
 use crate::sigv4::Credentials;
 
 /// Container credentials are fetched again once they are this close to
@@ -158,9 +158,10 @@ async fn fetch_container(
         value.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    let (status, body) = exchange(client, request, MAX_ANSWER)
+    let answer = exchange(client, request, MAX_ANSWER)
         .await
         .map_err(|e| failed(e.message()))?;
+    let (status, body) = (answer.status, answer.body);
     if !(200..300).contains(&status) {
         return Err(Error::new(
             kind_of_status(status),

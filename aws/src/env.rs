@@ -3,6 +3,7 @@
 //! [`Endpoint`], the per-service deadlines, and why setting a fetcher up
 //! can fail. The one place sidekey reads Lambda's environment for AWS.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Uri;
@@ -143,14 +144,43 @@ impl Environment {
         Self::from_lookup(var)
     }
 
+    /// [`Environment::read`], passing over an endpoint variable that names
+    /// `own` (the extension's own listener: the function's SDK is aimed at
+    /// sidekey, which must not call itself) as if it were unset.
+    pub fn read_excluding(own: Option<SocketAddr>) -> Result<Self, SetupError> {
+        Self::from_lookup_excluding(var, own)
+    }
+
     /// Read it through `lookup` (the process environment, or a map in
     /// tests); a blank variable counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
+        Self::from_lookup_excluding(lookup, None)
+    }
+
+    /// [`Environment::from_lookup`], passing over endpoints that name `own`.
+    pub fn from_lookup_excluding(
+        lookup: impl Fn(&str) -> Option<String>,
+        own: Option<SocketAddr>,
+    ) -> Result<Self, SetupError> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let region = var("AWS_REGION")
             .or_else(|| var("AWS_DEFAULT_REGION"))
             .ok_or(SetupError::NoRegion)?;
-        let endpoint = |name| var(name).map(|url| endpoint_url(name, url)).transpose();
+        let endpoint = |name: &'static str| -> Result<Option<String>, SetupError> {
+            let Some(url) = var(name) else {
+                return Ok(None);
+            };
+            let url = endpoint_url(name, url)?;
+            if own.is_some_and(|own| names_listener(&url, own)) {
+                tracing::info!(
+                    variable = name,
+                    "names sidekey's own listener (the function's SDK reads through \
+                     sidekey): sidekey reads AWS as if it were unset"
+                );
+                return Ok(None);
+            }
+            Ok(Some(url))
+        };
         let general = endpoint("AWS_ENDPOINT_URL")?;
         let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => CredentialsFrom::Environment(Credentials::new(
@@ -188,6 +218,24 @@ fn endpoint_url(name: &'static str, url: String) -> Result<String, SetupError> {
         Some(_) => Ok(url),
         None => Err(SetupError::BadEndpoint(name)),
     }
+}
+
+/// Whether `url` names the listener at `own`: a loopback host (or the
+/// unspecified address) and its port.
+fn names_listener(url: &str, own: SocketAddr) -> bool {
+    let Some(uri) = endpoint_uri(url) else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    loopback && port == own.port()
 }
 
 /// `url` parsed, if it can be an endpoint: absolute, http or https, with a
@@ -231,6 +279,57 @@ mod tests {
         );
         assert!(Endpoint::new(Service::Ssm, "eu west", None, false).is_err());
         assert!(Endpoint::new(Service::Ssm, "eu-west-1", Some("localhost:4566"), false).is_err());
+    }
+
+    #[test]
+    fn an_endpoint_naming_sidekey_itself_is_passed_over() {
+        let own: SocketAddr = "127.0.0.1:2773".parse().unwrap();
+        let env = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            move |name: &str| {
+                let found = pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone());
+                found.or_else(|| match name {
+                    "AWS_REGION" => Some("eu-west-1".into()),
+                    "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("x".into()),
+                    _ => None,
+                })
+            }
+        };
+        let e = Environment::from_lookup_excluding(
+            env(&[
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:2773"),
+                ("AWS_ENDPOINT_URL_SSM", "http://localhost:2773/"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ]),
+            Some(own),
+        )
+        .unwrap();
+        // Both service variables name sidekey: the general one applies.
+        assert_eq!(
+            e.secrets_manager_url.as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+        assert_eq!(e.ssm_url.as_deref(), Some("http://127.0.0.1:4566"));
+        let e = Environment::from_lookup_excluding(
+            env(&[
+                ("AWS_ENDPOINT_URL", "http://[::1]:2773"),
+                ("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:2774"),
+            ]),
+            Some(own),
+        )
+        .unwrap();
+        assert_eq!(e.secrets_manager_url, None, "the regional endpoint then");
+        assert_eq!(
+            e.ssm_url.as_deref(),
+            Some("http://127.0.0.1:2774"),
+            "another port"
+        );
     }
 
     #[test]

@@ -160,6 +160,34 @@ pub fn unreadable_answer(what: &str) -> Error {
     )
 }
 
+/// The HTTP status the services answer a failure of `kind` with, for the
+/// answers sidekey writes as the services would (the SDK-compatible
+/// endpoint): their client errors (not found, invalid, denied,
+/// undecryptable, refused credentials, throttling) are 400s.
+pub fn status_of(kind: ErrorKind) -> u16 {
+    match kind {
+        ErrorKind::NotFound
+        | ErrorKind::InvalidRequest
+        | ErrorKind::AccessDenied
+        | ErrorKind::Decryption
+        | ErrorKind::Credentials
+        | ErrorKind::Throttled => 400,
+        ErrorKind::Timeout => 504,
+        ErrorKind::Connection => 502,
+        ErrorKind::Closed => 503,
+        _ => 500,
+    }
+}
+
+/// An error answer's body as the services write it:
+/// `{"__type": CODE, "message": TEXT}` (the SDKs read `__type`; the
+/// JavaScript SDK also the `X-Amzn-ErrorType` header, which the caller
+/// sets to the same code).
+pub fn answer_body(code: &str, message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "__type": code, "message": message }))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

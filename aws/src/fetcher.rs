@@ -12,9 +12,9 @@
 //! has today's figures), in every sandbox, and the edge function ships the
 //! same code in its 1 MB zip.
 //!
-//! What the SDK did that this keeps: up to 3 attempts for throttling, 5xx,
-//! timeouts, connection failures and refused credentials (fetched afresh
-//! first), with jittered exponential backoff, each attempt (and connect)
+//! What the SDK did that this keeps: up to 3 attempts for 5xx, timeouts,
+//! connection failures and refused credentials (fetched afresh first; not
+//! throttling, see `retried`), with jittered exponential backoff, each attempt (and connect)
 //! bounded by half the operation's deadline, never past the deadline;
 //! container credentials (SnapStart) fetched with their token and
 //! refreshed before they expire. Batch calls are not retried: the cache
@@ -25,12 +25,9 @@
 //! tried only when the one before failed transiently (or, where asked, did
 //! not have the secret), and each keeps its share of the deadline.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, USER_AGENT};
-use http::{HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 use sidekey_cache::{
     or_default_deadline, BatchItem, Error, ErrorKind, Fetch, Key, Kind, ParameterRequest,
@@ -39,117 +36,19 @@ use sidekey_cache::{
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::credentials::Source;
-use crate::env::{CredentialsFrom, Endpoint, Environment, SetupError, Timeouts};
+use crate::client::AwsClient;
+use crate::env::{Endpoint, SetupError, Timeouts};
 use crate::errors;
-use crate::https::{self, HttpsClient};
 use crate::ops::{
     batch_get_secret_value, get_parameter, get_parameters, get_parameters_by_path,
-    get_secret_value, Operation,
+    get_secret_value, Operation, Service,
 };
-use crate::sigv4::{self, Credentials, Scope, Signable};
-
-/// The client every service (and the credentials endpoint) is called with.
-pub type Client = HttpsClient<Full<Bytes>>;
-
-/// The largest service answer read: a secret is at most 64 KiB, base64 makes a
-/// binary one 88 KiB; 20 of them in a batch, plus the envelope.
-const MAX_ANSWER: usize = 2 * 1024 * 1024;
 
 /// Attempts of one read (the SDK's standard mode has the same).
 const MAX_ATTEMPTS: u32 = 3;
 
 /// Backoff before attempt n+1: a random pause up to `BACKOFF * 2^(n-1)`.
 const BACKOFF: Duration = Duration::from_millis(100);
-
-/// Sign an AWS JSON 1.1 `POST` of `body` for `op` to `endpoint` with
-/// `credentials`, at the current time.
-pub fn signed_request(
-    endpoint: &Endpoint,
-    op: Operation,
-    credentials: &Credentials,
-    body: Vec<u8>,
-) -> Result<Request<Full<Bytes>>, Error> {
-    let date = sigv4::amz_date(SystemTime::now());
-    let target = op.target();
-    let mut signed: Vec<(&str, &str)> = vec![
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", endpoint.host()),
-        ("x-amz-date", &date),
-        ("x-amz-target", &target),
-    ];
-    if let Some(token) = credentials.session_token() {
-        signed.push(("x-amz-security-token", token));
-    }
-    let payload = sigv4::sha256_hex(&body);
-    let signable = Signable {
-        method: "POST",
-        path: endpoint.url.path(),
-        query: endpoint.url.query().unwrap_or_default(),
-        headers: &signed,
-        payload_sha256: &payload,
-    };
-    let scope = Scope {
-        region: &endpoint.region,
-        service: op.service.signing_name(),
-    };
-    let authorization = sigv4::authorization(&signable, &date, scope, credentials);
-    let invalid = |what: &str| Error::new(ErrorKind::InvalidRequest, what.to_owned());
-    let mut builder = Request::builder()
-        .method(Method::POST)
-        .uri(endpoint.url.clone())
-        .header(USER_AGENT, concat!("sidekey/", env!("CARGO_PKG_VERSION")));
-    for (name, value) in &signed {
-        let value = HeaderValue::from_str(value).map_err(|_| invalid("a header is not valid"))?;
-        builder = builder.header(*name, value);
-    }
-    let mut request = builder
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| invalid(&e.to_string()))?;
-    let mut value =
-        HeaderValue::from_str(&authorization).map_err(|_| invalid("the signature header"))?;
-    value.set_sensitive(true);
-    request.headers_mut().insert(AUTHORIZATION, value);
-    if let Some(token) = request.headers_mut().get_mut("x-amz-security-token") {
-        token.set_sensitive(true);
-    }
-    Ok(request)
-}
-
-/// Send `request` and read the whole answer, at most `limit` bytes of it:
-/// its status and its body, in a buffer wiped on drop (it may hold a value
-/// or credentials). Failures to connect or to read are
-/// [`ErrorKind::Connection`].
-pub async fn exchange(
-    client: &Client,
-    request: Request<Full<Bytes>>,
-    limit: usize,
-) -> Result<(u16, Zeroizing<Vec<u8>>), Error> {
-    let response = client
-        .request(request)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Connection, error_chain(&e)))?;
-    let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| Error::new(ErrorKind::Connection, error_chain(&*e)))?
-        .to_bytes();
-    Ok((status, Zeroizing::new(Vec::from(body))))
-}
-
-/// An error and its sources on one line (hyper's top-level message alone,
-/// "client error (Connect)", says too little to act on).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
 
 /// How one service is called: where, and within what.
 #[derive(Debug)]
@@ -171,8 +70,7 @@ struct Calls {
 /// Reads secrets with `GetSecretValue` / `BatchGetSecretValue` and
 /// parameters with `GetParameter` / `GetParameters` / `GetParametersByPath`.
 pub struct SigV4Fetcher {
-    client: Client,
-    credentials: Source,
+    aws: Arc<AwsClient>,
     secrets: Calls,
     ssm: Calls,
     trees: TreeLimits,
@@ -188,56 +86,21 @@ impl std::fmt::Debug for SigV4Fetcher {
 }
 
 impl SigV4Fetcher {
-    /// Set up from the environment Lambda provides ([`Environment`]): the
-    /// region, the credentials or the container endpoint that serves them
-    /// (SnapStart), and the endpoints. `max_idle` bounds the idle pooled
+    /// Set up from the environment Lambda provides (see
+    /// [`AwsClient::from_env`]); `max_idle` bounds the idle pooled
     /// connections per endpoint.
     pub fn from_env(timeouts: Timeouts, max_idle: usize) -> Result<Self, SetupError> {
-        let lambda = Environment::read()?;
-        let credentials = match lambda.credentials {
-            CredentialsFrom::Environment(c) => Source::fixed(c),
-            CredentialsFrom::Container(endpoint) => Source::container(endpoint),
-        };
-        let client = https::client(timeouts.connect(), max_idle)?;
-        let secrets = Endpoint::new(
-            crate::ops::Service::SecretsManager,
-            &lambda.region,
-            lambda.secrets_manager_url.as_deref(),
-            lambda.fips,
-        )?;
-        let ssm = Endpoint::new(
-            crate::ops::Service::Ssm,
-            &lambda.region,
-            lambda.ssm_url.as_deref(),
-            lambda.fips,
-        )?;
-        Ok(Self::build(client, credentials, secrets, ssm, timeouts))
+        let aws = AwsClient::from_env(timeouts.connect(), max_idle, None)?;
+        Ok(Self::new(Arc::new(aws), timeouts))
     }
 
-    /// A fetcher with fixed `credentials`, reading Secrets Manager at
-    /// `secrets` and Parameter Store at `ssm` (tests aim both at an
-    /// emulator).
-    pub fn new(
-        client: Client,
-        credentials: Credentials,
-        secrets: Endpoint,
-        ssm: Endpoint,
-        timeouts: Timeouts,
-    ) -> Self {
-        Self::build(client, Source::fixed(credentials), secrets, ssm, timeouts)
-    }
-
-    fn build(
-        client: Client,
-        credentials: Source,
-        secrets: Endpoint,
-        ssm: Endpoint,
-        timeouts: Timeouts,
-    ) -> Self {
-        let calls = |endpoint, deadline| {
+    /// A fetcher reading through `aws`, its home region's endpoints, with
+    /// `timeouts`.
+    pub fn new(aws: Arc<AwsClient>, timeouts: Timeouts) -> Self {
+        let calls = |service, deadline| {
             let deadline = or_default_deadline(deadline);
             Calls {
-                endpoints: vec![endpoint],
+                endpoints: vec![aws.endpoint(service).clone()],
                 deadline,
                 attempts: MAX_ATTEMPTS,
                 attempt: deadline / 2,
@@ -245,12 +108,16 @@ impl SigV4Fetcher {
             }
         };
         Self {
-            client,
-            credentials,
-            secrets: calls(secrets, timeouts.secrets_manager),
-            ssm: calls(ssm, timeouts.ssm),
+            secrets: calls(Service::SecretsManager, timeouts.secrets_manager),
+            ssm: calls(Service::Ssm, timeouts.ssm),
+            aws,
             trees: TreeLimits::default(),
         }
+    }
+
+    /// The client it reads through.
+    pub fn aws(&self) -> &Arc<AwsClient> {
+        &self.aws
     }
 
     /// Read secrets from `endpoints` in order instead (at least one): a
@@ -312,7 +179,7 @@ impl SigV4Fetcher {
                 .call_region(
                     endpoint,
                     op,
-                    &body,
+                    body,
                     attempts,
                     Instant::now() + share,
                     calls.attempt,
@@ -341,36 +208,32 @@ impl SigV4Fetcher {
         &self,
         endpoint: &Endpoint,
         op: Operation,
-        body: &[u8],
+        body: Vec<u8>,
         attempts: u32,
         until: Instant,
         each: Duration,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let target = op.target();
         let mut attempt = 1;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             let bound = each.min(left);
-            let once = async {
-                let credentials = self.credentials.get(&self.client).await?;
-                let request = signed_request(endpoint, op, &credentials, body.to_vec())?;
-                exchange(&self.client, request, MAX_ANSWER).await
-            };
-            let outcome = match tokio::time::timeout(bound, once).await {
-                Ok(Ok((status, body))) if (200..300).contains(&status) => return Ok(body),
-                Ok(Ok((status, body))) => errors::error_answer(status, &body),
-                Ok(Err(e)) => e,
-                Err(_) => Error::new(
-                    ErrorKind::Timeout,
-                    format!("{}: no answer within {bound:?}", op.name),
-                ),
+            let answer = self
+                .aws
+                .call(endpoint, op.service, &target, body.clone(), bound)
+                .await;
+            let outcome = match answer {
+                Ok(a) if (200..300).contains(&a.status) => return Ok(a.body),
+                Ok(a) => errors::error_answer(a.status, &a.body),
+                Err(e) => e,
             };
             if outcome.kind() == ErrorKind::Credentials {
                 // Refused credentials (expired early, rotated): the next
                 // attempt, or the next read, signs with fresh ones.
-                self.credentials.forget().await;
+                self.aws.forget_credentials().await;
             }
             let pause = BACKOFF.mul_f64(fastrand::f64() * f64::from(1u32 << (attempt - 1)));
-            if attempt >= attempts || !outcome.is_transient() || Instant::now() + pause >= until {
+            if attempt >= attempts || !retried(&outcome) || Instant::now() + pause >= until {
                 return Err(outcome);
             }
             tracing::debug!(operation = op.name, attempt, error = %outcome, "retrying");
@@ -435,6 +298,17 @@ impl SigV4Fetcher {
             }
         }
     }
+}
+
+/// Whether a failed attempt is tried again at once: 5xx, timeouts,
+/// connection failures and refused credentials (fetched afresh first) are;
+/// throttling is not. Retrying into an exhausted quota deepens it for the
+/// whole account, the cache retries it after its own backoff (serving the
+/// last good value meanwhile), and an SDK reading through the
+/// SDK-compatible endpoint retries on its own: each of its attempts made
+/// three upstream calls (issue 27).
+fn retried(e: &Error) -> bool {
+    e.is_transient() && e.kind() != ErrorKind::Throttled
 }
 
 fn no_rewrite(_: &Endpoint) -> Option<Vec<u8>> {
@@ -521,70 +395,6 @@ impl Fetch for SigV4Fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Service;
-
-    #[test]
-    fn requests_are_signed_for_the_service_and_hide_the_secrets() {
-        let credentials = Credentials::new(
-            "AKIDEXAMPLE".into(),
-            Zeroizing::new("secret".into()),
-            Some(Zeroizing::new("token".into())),
-        );
-        let endpoint = Endpoint::new(
-            Service::Ssm,
-            "us-east-1",
-            Some("http://127.0.0.1:5000"),
-            false,
-        )
-        .unwrap();
-        let r = signed_request(
-            &endpoint,
-            get_parameter::OPERATION,
-            &credentials,
-            br#"{"Name":"/p"}"#.to_vec(),
-        )
-        .unwrap();
-        let auth = r.headers().get("authorization").unwrap();
-        assert!(auth.is_sensitive());
-        assert!(r.headers()["x-amz-security-token"].is_sensitive());
-        let auth = auth.to_str().unwrap();
-        assert!(
-            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
-            "{auth}"
-        );
-        assert!(auth.contains("/us-east-1/ssm/aws4_request"), "{auth}");
-        assert_eq!(r.headers()["x-amz-target"], "AmazonSSM.GetParameter");
-        assert_eq!(r.headers()["host"], "127.0.0.1:5000");
-        assert!(r.headers()["user-agent"]
-            .to_str()
-            .unwrap()
-            .starts_with("sidekey/"));
-        // Sent but not signed: proxies rewrite it.
-        assert!(!auth.contains("user-agent"), "{auth}");
-        // And the service would accept it: it verifies with the same keys.
-        let headers: Vec<(&str, &str)> = r
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
-            .collect();
-        let received = sigv4::Received {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body: br#"{"Name":"/p"}"#,
-        };
-        assert_eq!(
-            sigv4::verify(
-                &received,
-                &credentials,
-                "us-east-1",
-                &["ssm"],
-                SystemTime::now()
-            ),
-            Ok("ssm")
-        );
-    }
 
     #[test]
     fn arns_follow_the_region() {

@@ -22,6 +22,8 @@ only records, keys and [`ErrorKind`](sidekey_cache::ErrorKind)s through its
   container endpoint's (SnapStart), refreshed before they expire.
 * [`https`] (feature `client`): the one HTTPS client stack, HTTP/1.1 over
   rustls with ring, for every call sidekey makes.
+* [`client`] (feature `client`): [`AwsClient`], the pooled client, the
+  credentials, the home region's endpoints; signed calls and pass-through.
 * [`fetcher`] (feature `client`): [`SigV4Fetcher`], the lean fetcher of the
   extension and the edge: sign, send, read, classify, retry.
 * `sdk` (feature `aws-sdk`): [`AwsFetcher`], the same over the official
@@ -34,6 +36,8 @@ pub mod ops;
 pub mod sigv4;
 
 #[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "client")]
 pub mod credentials;
 #[cfg(feature = "client")]
 pub mod env;
@@ -44,6 +48,8 @@ pub mod https;
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 
+#[cfg(feature = "client")]
+pub use client::AwsClient;
 #[cfg(feature = "client")]
 pub use env::{Endpoint, Environment, SetupError, Timeouts};
 #[cfg(feature = "client")]

@@ -61,7 +61,17 @@ impl AwsFetcher {
     /// `AWS_ENDPOINT_URL` when set. `max_idle` bounds the idle pooled
     /// connections per endpoint.
     pub fn from_env(timeouts: Timeouts, max_idle: usize) -> Result<Self, SetupError> {
-        let lambda = Environment::read()?;
+        Self::from_env_excluding(timeouts, max_idle, None)
+    }
+
+    /// [`AwsFetcher::from_env`], passing over an endpoint variable that
+    /// names `own` (the extension's listener) as if unset.
+    pub fn from_env_excluding(
+        timeouts: Timeouts,
+        max_idle: usize,
+        own: Option<std::net::SocketAddr>,
+    ) -> Result<Self, SetupError> {
+        let lambda = Environment::read_excluding(own)?;
         let http = Self::http_client(timeouts.connect(), max_idle)?;
         let shared = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())

@@ -699,6 +699,48 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         }
     }
 
+    /// Forget what is held for the keys `matches` picks (given the key and,
+    /// for a value, the value): the values, their not-found markers and
+    /// backoffs, and the reads in flight for them (their waiters get what
+    /// they read, but it is not kept). For a write to the service: the
+    /// next read reads it back. Returns how many keys were forgotten.
+    pub fn invalidate(&self, matches: impl Fn(&Key, Option<&Cached>) -> bool) -> usize {
+        let mut state = self.inner.lock();
+        let values: Vec<Key> = state
+            .entries
+            .iter()
+            .filter(|(key, slot)| matches(key, Some(&slot.value)))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let markers: Vec<Key> = state
+            .failures
+            .iter()
+            .filter(|(key, _)| matches(key, None))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let flights: Vec<Key> = state
+            .flights
+            .keys()
+            .filter(|key| matches(key, None) || values.contains(key))
+            .cloned()
+            .collect();
+        for key in &values {
+            if let Some(slot) = state.entries.pop(key) {
+                state.bytes -= slot.size;
+            }
+        }
+        for key in &markers {
+            state.failures.pop(key);
+        }
+        for key in &flights {
+            state.flights.remove(key);
+        }
+        if !values.is_empty() {
+            self.inner.memos.clear();
+        }
+        values.len() + markers.len()
+    }
+
     /// Drop every value and refuse all further reads: for SHUTDOWN.
     /// Reads already waiting on upstream get their answer, which is not stored.
     pub fn close(&self) {

@@ -274,6 +274,32 @@ impl Cached {
         }
     }
 
+    /// The value's `Name` and `ARN`, as its body names them (a secret or a
+    /// single parameter; nothing for a tree): what a write to the service
+    /// may name it by.
+    pub fn identity(&self) -> (Option<String>, Option<String>) {
+        #[derive(Deserialize)]
+        struct Names {
+            #[serde(rename = "Name")]
+            name: Option<String>,
+            #[serde(rename = "ARN")]
+            arn: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(rename = "Parameter")]
+            parameter: Names,
+        }
+        let names = match self.shape {
+            Shape::Secret => serde_json::from_slice::<Names>(&self.body.bytes).ok(),
+            Shape::Parameter => serde_json::from_slice::<Envelope>(&self.body.bytes)
+                .ok()
+                .map(|e| e.parameter),
+            Shape::Parameters => None,
+        };
+        names.map_or((None, None), |n| (n.name, n.arn))
+    }
+
     /// A parameter's `Parameter` object alone, as `GetParameters` lists it:
     /// the cached `GetParameter` body without its envelope, borrowed (no
     /// copy). `None` for anything but a single parameter.
@@ -431,6 +457,9 @@ mod tests {
         assert_eq!(&*c.field_json("apikey").unwrap(), "\"s3cr3t\"");
         assert_eq!(&*c.field("n").unwrap(), "1");
         assert_eq!(c.field("missing").unwrap_err().kind(), ErrorKind::NotFound);
+        let (name, arn) = c.identity();
+        assert_eq!(name.as_deref(), Some("app/key"));
+        assert!(arn.unwrap().ends_with(":secret:app/key-AbCdEf"));
     }
 
     #[test]

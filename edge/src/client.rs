@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use sidekey_aws::fetcher::error_chain;
+use sidekey_aws::client::error_chain;
 use sidekey_aws::https::{self, HttpsClient};
 
 use super::handler::{ApiCall, ApiError};

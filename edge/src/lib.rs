@@ -31,8 +31,11 @@ pub use event::{Reply, Request, Response, ViewerRequestEvent};
 pub use handler::{ApiCall, ApiError, EdgeError, Handler, API_BODY};
 pub use sidekey_aws::{Credentials, SigV4Fetcher};
 
+use std::sync::Arc;
+
+use sidekey_aws::credentials::Source;
 use sidekey_aws::ops::Service;
-use sidekey_aws::{Endpoint, SetupError, Timeouts};
+use sidekey_aws::{AwsClient, Endpoint, SetupError, Timeouts};
 #[cfg(doc)]
 use sidekey_cache::SecretSource;
 use sidekey_cache::{CacheConfig, Embedded, SecretCache};
@@ -79,7 +82,13 @@ pub fn build(
         ssm: config.timeout,
     };
     let home = endpoints.first().cloned().ok_or(SetupError::NoRegion)?;
-    let fetcher = SigV4Fetcher::new(client.clone(), credentials, home.clone(), home, timeouts)
+    let aws = AwsClient::new(
+        client.clone(),
+        Source::fixed(credentials),
+        home.clone(),
+        home,
+    );
+    let fetcher = SigV4Fetcher::new(Arc::new(aws), timeouts)
         .with_secret_regions(endpoints, true)
         .with_attempts(1, config.timeout);
     let cache = SecretCache::new(

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::auth::Token;
 use crate::error::{json_response, ApiError};
 use crate::request::{self, Read, Route};
+use crate::sdk::Sdk;
 
 /// A request reduced to what answering it takes ([`Api::route`]).
 pub(crate) struct Routed {
@@ -26,16 +27,19 @@ pub(crate) struct Routed {
     log: Option<(String, Instant)>,
 }
 
-/// The API's state: the cache and the token callers must present.
+/// The API's state: the cache, the token callers of the GET API must
+/// present, and the SDK-compatible endpoint's own needs.
 pub(crate) struct Api<F: Fetch> {
-    cache: SecretCache<F>,
+    pub(crate) cache: SecretCache<F>,
     token: Token,
+    pub(crate) sdk: Sdk,
 }
 
 impl<F: Fetch> Api<F> {
-    /// An API over `cache`, guarded by `token`.
-    pub(crate) fn new(cache: SecretCache<F>, token: Token) -> Self {
-        Self { cache, token }
+    /// An API over `cache`, the GET API guarded by `token`, the
+    /// SDK-compatible endpoint by `sdk`'s signature checks.
+    pub(crate) fn new(cache: SecretCache<F>, token: Token, sdk: Sdk) -> Self {
+        Self { cache, token, sdk }
     }
 
     /// Route `req`, taking out of it all its answer needs, so the caller

@@ -14,6 +14,8 @@ Dependencies point down this list; no module imports one above it.
 * `server`: accept loop, connection limits, graceful drain.
 * `api`: a routed request answered from the cache.
 * `request`: an HTTP request to a route, one parser per endpoint.
+* `sdk`: the SDK-compatible endpoint: AWS JSON 1.1 requests verified by
+  their SigV4 signature, served from the cache or passed through.
 * [`config`]: the environment, parsed once into a typed [`Config`].
 * `auth`: the caller token and its constant-time check.
 * `ids`: what an id may be.
@@ -37,6 +39,7 @@ mod ids;
 pub mod lifecycle;
 mod logging;
 mod request;
+mod sdk;
 mod server;
 
 pub use auth::Token;

@@ -28,12 +28,32 @@ use sidekey_cache::{Fetch, Kind, RefreshReport, SecretCache, SystemClock};
 type Upstream = sidekey_aws::SigV4Fetcher;
 #[cfg(feature = "aws-sdk")]
 type Upstream = sidekey_aws::AwsFetcher;
+
+/// The lean fetcher reads through the client the SDK endpoint shares.
+#[cfg(not(feature = "aws-sdk"))]
+fn upstream(aws: &Arc<AwsClient>, config: &Config, _own: SocketAddr) -> Result<Upstream, Error> {
+    Ok(Upstream::new(Arc::clone(aws), config.timeouts()))
+}
+
+/// The SDK's fetcher builds its own clients, passing over the same
+/// endpoint variables.
+#[cfg(feature = "aws-sdk")]
+fn upstream(_aws: &Arc<AwsClient>, config: &Config, own: SocketAddr) -> Result<Upstream, Error> {
+    Ok(Upstream::from_env_excluding(
+        config.timeouts(),
+        config.max_connections,
+        Some(own),
+    )?)
+}
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use sidekey_aws::AwsClient;
+
 use crate::api::Api;
 use crate::config::Config;
+use crate::sdk::Sdk;
 use crate::server;
 
 /// The extension's name as Lambda knows it (the file under /opt/extensions).
@@ -93,8 +113,16 @@ impl Serving<Upstream> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let fetcher = Upstream::from_env(config.timeouts(), config.max_connections)?
-            .with_tree_limits(config.trees);
+        // The function's SDK may be pointed at this listener
+        // (AWS_ENDPOINT_URL_SECRETS_MANAGER...): sidekey's own calls pass
+        // over an endpoint variable that names it.
+        let timeouts = config.timeouts();
+        let aws = Arc::new(AwsClient::from_env(
+            timeouts.connect(),
+            config.max_connections,
+            Some(addr),
+        )?);
+        let fetcher = upstream(&aws, config, addr)?.with_tree_limits(config.trees);
         let cache = SecretCache::new(fetcher, config.cache.clone());
         // Under SnapStart the environment may be restored from a snapshot
         // taken after INIT, hours later: every read (and every event)
@@ -109,7 +137,8 @@ impl Serving<Upstream> {
             tracing::debug!(started, "parameter prefetch started");
         }
 
-        let api = Arc::new(Api::new(cache.clone(), config.token.clone()));
+        let sdk = Sdk::new(aws, timeouts.secrets_manager, timeouts.ssm);
+        let api = Arc::new(Api::new(cache.clone(), config.token.clone(), sdk));
         let (stop, mut stop_rx) = watch::channel(None::<Duration>);
         let stopped = async move {
             match stop_rx.wait_for(Option::is_some).await {

@@ -1,4 +1,5 @@
-//! Logging: our crates at the configured level, everything else (the AWS
+//! Logging: our crates (extension, cache, AWS client) at the configured
+//! level, everything else (the AWS
 //! SDK, hyper, rustls) at most at WARN, so a debug run never dumps SDK wire
 //! traces, which could carry values.
 
@@ -14,7 +15,8 @@ pub fn init(level: Option<tracing::Level>) {
     let filter = Targets::new()
         .with_default(others)
         .with_target("sidekey_extension", ours)
-        .with_target("sidekey_cache", ours);
+        .with_target("sidekey_cache", ours)
+        .with_target("sidekey_aws", ours);
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(std::io::stderr);

@@ -44,6 +44,7 @@ use tokio_io_timeout::TimeoutStream;
 
 use crate::api::Api;
 use crate::error::ApiError;
+use crate::sdk;
 
 mod drain;
 use drain::Drain;
@@ -137,15 +138,32 @@ fn serve_connection<F: Fetch>(
     // the workers on every request; a handle of the connection's own is
     // cloned instead, its count touched only by the worker running it.
     let api = Arc::new(api);
-    let service = service_fn(move |req| {
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let api = Arc::clone(&api);
-        // Routed here, and the request dropped before the answer is
-        // awaited: see `Api::route`.
-        let routed = api.route(&req);
-        async move { Ok::<_, Infallible>(api.answer(routed).await) }
+        // A GET is routed here, and the request dropped before the answer
+        // is awaited: see `Api::route`. An SDK request needs its body.
+        let call = if sdk::is_sdk(&req) {
+            Call::Sdk(req)
+        } else {
+            Call::Api(api.route(&req))
+        };
+        async move {
+            Ok::<_, Infallible>(match call {
+                Call::Api(routed) => api.answer(routed).await,
+                Call::Sdk(req) => api.answer_sdk(req).await,
+            })
+        }
     });
     // No timer: no header-read timeout (see the module's doc).
     http1::Builder::new().serve_connection(TokioIo::new(Box::pin(stream)), service)
+}
+
+/// What a request is answered by.
+enum Call {
+    /// The GET API, the request already routed (and dropped).
+    Api(crate::api::Routed),
+    /// The SDK-compatible endpoint, with the whole request.
+    Sdk(http::Request<hyper::body::Incoming>),
 }
 
 /// Answer a connection over the limit and close it: `200 healthy` to a

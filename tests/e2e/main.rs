@@ -8,4 +8,5 @@ mod extension;
 mod fleet;
 mod platforms;
 mod reliability;
+mod sdk;
 mod upstream_faults;

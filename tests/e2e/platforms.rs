@@ -32,7 +32,7 @@ fn examples(language: &str) -> PathBuf {
 
 /// What the examples answer for a value: its length and SHA-256, never the
 /// value itself.
-fn summary(value: &str) -> Value {
+pub(crate) fn summary(value: &str) -> Value {
     let digest = Sha256::digest(value.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     json!({"length": value.len(), "sha256": hex})

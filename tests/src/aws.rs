@@ -6,8 +6,7 @@ use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::Credentials;
 use aws_sdk_secretsmanager::primitives::Blob;
 use base64::Engine as _;
-use sidekey_aws::ops::Service;
-use sidekey_aws::{AwsFetcher, Endpoint, SigV4Fetcher, Timeouts};
+use sidekey_aws::{AwsClient, AwsFetcher, SigV4Fetcher, Timeouts};
 use zeroize::Zeroizing;
 
 /// Region, credentials and endpoint for the emulator at `endpoint`.
@@ -39,15 +38,8 @@ pub fn sigv4_fetcher(endpoint: &str) -> SigV4Fetcher {
         sidekey_aws::https::client(std::time::Duration::from_secs(1), 3).expect("the HTTPS client");
     let credentials =
         sidekey_aws::Credentials::new("test".into(), Zeroizing::new("test".into()), None);
-    let at =
-        |service| Endpoint::new(service, "us-east-1", Some(endpoint), false).expect("the endpoint");
-    SigV4Fetcher::new(
-        client,
-        credentials,
-        at(Service::SecretsManager),
-        at(Service::Ssm),
-        Timeouts::default(),
-    )
+    let aws = AwsClient::fixed(client, credentials, "us-east-1", endpoint).expect("the endpoint");
+    SigV4Fetcher::new(std::sync::Arc::new(aws), Timeouts::default())
 }
 
 /// A Secrets Manager client for seeding.

@@ -437,7 +437,7 @@ impl Lambda {
             .sim
             .wait_for_invocation_complete(&id, Duration::from_secs(20))
             .await
-            .expect("invocation completes");
+            .unwrap_or_else(|e| panic!("invocation completes: {e:?}; logs:\n{}", self.logs()));
         if self.freeze {
             self.sim
                 .wait_for_frozen(Duration::from_secs(20))

@@ -51,6 +51,31 @@ impl<'a> Input<'a> {
     }
 }
 
+/// The request as an SDK sends it to sidekey. Only a list of ids is
+/// served from the cache; `Filters` or a page token pass through.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Request {
+    /// `SecretIdList`.
+    pub secret_id_list: Option<Vec<String>>,
+    /// `Filters`, passed through.
+    pub filters: Option<serde_json::Value>,
+    /// `MaxResults` (only with `Filters`).
+    pub max_results: Option<u32>,
+    /// `NextToken` (only with `Filters`).
+    pub next_token: Option<String>,
+}
+
+impl Request {
+    /// The ids to serve from the cache: a list of at most [`MAX_IDS`] and
+    /// nothing else. `None`: the request passes through to the service.
+    pub fn served_ids(self) -> Option<Vec<String>> {
+        let plain = self.filters.is_none() && self.next_token.is_none();
+        self.secret_id_list
+            .filter(|ids| plain && !ids.is_empty() && ids.len() <= MAX_IDS)
+    }
+}
+
 /// Whether `id` (a name, a full ARN or an ARN without its 6-character
 /// suffix) designates the secret called `name` with ARN `arn`, and how
 /// exactly: `Some(true)` by its name or full ARN, `Some(false)` by a

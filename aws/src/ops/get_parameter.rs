@@ -47,6 +47,45 @@ impl Input {
     }
 }
 
+/// The request as an SDK sends it to sidekey, read into the cache's key.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Request {
+    name: String,
+    #[serde(default)]
+    with_decryption: bool,
+}
+
+impl Request {
+    /// The cache's key of what is asked: the name's `:version` or
+    /// `:label` suffix becomes the selector.
+    pub fn into_key(self) -> ParameterRequest {
+        selector_request(&self.name, self.with_decryption)
+    }
+}
+
+/// `name` as `GetParameter` takes it (`/a`, `/a:3`, `/a:prod`, or an ARN
+/// with the same suffixes), split into the parameter and its selector.
+/// Parameter names hold no `:`; an ARN holds five before the name.
+pub fn selector_request(name: &str, with_decryption: bool) -> ParameterRequest {
+    let colons_before_name = if name.starts_with("arn:") { 5 } else { 0 };
+    let split = name
+        .match_indices(':')
+        .nth(colons_before_name)
+        .map(|(i, _)| (&name[..i], &name[i + 1..]));
+    let (base, selector) = match split {
+        Some((base, selector)) if !selector.is_empty() => (base, Some(selector)),
+        _ => (name, None),
+    };
+    let mut req = ParameterRequest::latest(base, with_decryption);
+    match selector.map(|s| (s, s.parse::<u64>())) {
+        Some((_, Ok(version))) => req.version = Some(version),
+        Some((label, Err(_))) => req.label = Some(label.to_owned()),
+        None => {}
+    }
+    req
+}
+
 /// Read a 2xx answer.
 pub fn answer(body: &[u8]) -> Result<Record, Error> {
     #[derive(Deserialize)]
@@ -112,6 +151,27 @@ mod tests {
         req.version = Some(3);
         let body = serde_json::to_string(&Input::new(&req)).unwrap();
         assert_eq!(body, r#"{"Name":"/app/db:3","WithDecryption":true}"#);
+    }
+
+    #[test]
+    fn selectors_split_off_names_and_arns() {
+        let r = selector_request("/app/db", true);
+        assert_eq!(
+            (r.name.as_str(), r.version, r.label),
+            ("/app/db", None, None)
+        );
+        let r = selector_request("/app/db:3", false);
+        assert_eq!((r.name.as_str(), r.version), ("/app/db", Some(3)));
+        let r = selector_request("/app/db:prod", false);
+        assert_eq!(
+            (r.name.as_str(), r.label.as_deref()),
+            ("/app/db", Some("prod"))
+        );
+        let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/db";
+        assert_eq!(selector_request(arn, false).name, arn);
+        let r = selector_request(&format!("{arn}:7"), false);
+        assert_eq!((r.name.as_str(), r.version), (arn, Some(7)));
+        assert_eq!(selector_request("/a:3", false).selector_name(), "/a:3");
     }
 
     #[test]

@@ -47,6 +47,17 @@ impl<'a> Input<'a> {
     }
 }
 
+/// The request as an SDK sends it to sidekey.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Request {
+    /// The names asked, selectors included, as given.
+    pub names: Vec<String>,
+    /// Whether `SecureString` values are decrypted.
+    #[serde(default)]
+    pub with_decryption: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Answer<'a> {

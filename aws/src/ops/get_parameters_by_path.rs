@@ -81,6 +81,94 @@ pub fn page(body: &[u8]) -> Result<(Vec<Parameter>, Option<String>), Error> {
     Ok((list, out.next_token.filter(|t| !t.is_empty())))
 }
 
+/// The request as an SDK sends it to sidekey. A tree is served from the
+/// cache, page by page with sidekey's own tokens; `ParameterFilters`, or a
+/// token sidekey did not issue, pass through to the service.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Request {
+    /// `Path`.
+    pub path: String,
+    /// `Recursive`.
+    #[serde(default)]
+    pub recursive: bool,
+    /// `WithDecryption`.
+    #[serde(default)]
+    pub with_decryption: bool,
+    /// `MaxResults`: 1 to 10, 10 if absent.
+    pub max_results: Option<u32>,
+    /// `NextToken`.
+    pub next_token: Option<String>,
+    /// `ParameterFilters`, passed through.
+    pub parameter_filters: Option<serde_json::Value>,
+}
+
+/// The first page's token a tree page of sidekey's names the start of.
+const TOKEN_PREFIX: &str = "sidekey-page-";
+
+impl Request {
+    /// The tree to serve, and where its page starts: `None` when the
+    /// request passes through (filters, or another's token).
+    pub fn served(&self) -> Option<(PathRequest, usize)> {
+        if self.parameter_filters.is_some() {
+            return None;
+        }
+        let start = match &self.next_token {
+            None => 0,
+            Some(token) => token.strip_prefix(TOKEN_PREFIX)?.parse().ok()?,
+        };
+        let tree = PathRequest {
+            path: self.path.clone(),
+            recursive: self.recursive,
+            with_decryption: self.with_decryption,
+        };
+        Some((tree, start))
+    }
+
+    /// Parameters per page asked: 1 to [`PAGE`].
+    pub fn page_size(&self) -> usize {
+        self.max_results.unwrap_or(PAGE).clamp(1, PAGE) as usize
+    }
+}
+
+/// The page of a cached tree body (`{"Parameters":[...]}`) that starts at
+/// `start` and holds at most `size` parameters, as the service answers a
+/// page: `{"Parameters":[...],"NextToken":"..."}`, the token naming the
+/// next page's start, none after the last. The elements are copied once
+/// into a wiped buffer; `None` if the body is not a tree.
+pub fn page_body(tree: &[u8], start: usize, size: usize) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    #[derive(Deserialize)]
+    struct Tree<'a> {
+        #[serde(rename = "Parameters", borrow)]
+        parameters: Vec<&'a serde_json::value::RawValue>,
+    }
+    let tree: Tree = serde_json::from_slice(tree).ok()?;
+    let end = start.saturating_add(size).min(tree.parameters.len());
+    let page = tree.parameters.get(start.min(end)..end).unwrap_or_default();
+    let token = (end < tree.parameters.len()).then(|| format!("{TOKEN_PREFIX}{end}"));
+    // The frame, the elements and their commas, `,"NextToken":"…"`.
+    let size = TREE_FRAME
+        + page.iter().map(|p| p.get().len()).sum::<usize>()
+        + page.len().saturating_sub(1)
+        + token.as_ref().map_or(0, |t| t.len() + 15);
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(size));
+    out.extend_from_slice(b"{\"Parameters\":[");
+    for (i, p) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(p.get().as_bytes());
+    }
+    out.push(b']');
+    if let Some(token) = token {
+        out.extend_from_slice(b",\"NextToken\":\"");
+        out.extend_from_slice(token.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b'}');
+    Some(out)
+}
+
 /// The error a tree past its bound reads as: a 400 that says which bound.
 /// Not transient: the tree is what it is until someone changes it.
 pub fn too_large(path: &str, what: &str) -> Error {
@@ -203,6 +291,38 @@ mod tests {
             body,
             r#"{"Path":"/a/","Recursive":true,"WithDecryption":false,"MaxResults":10,"NextToken":"t2"}"#
         );
+    }
+
+    #[test]
+    fn a_cached_tree_is_served_in_pages_with_sidekeys_tokens() {
+        let tree = br#"{"Parameters":[{"Name":"/p/a"},{"Name":"/p/b"},{"Name":"/p/c"}]}"#;
+        let mut request: Request =
+            serde_json::from_str(r#"{"Path":"/p/","MaxResults":2}"#).unwrap();
+        let (key, start) = request.served().unwrap();
+        assert_eq!(
+            (key.path.as_str(), start, request.page_size()),
+            ("/p/", 0, 2)
+        );
+        let first = page_body(tree, start, request.page_size()).unwrap();
+        assert_eq!(first.capacity(), first.len(), "sized up front");
+        let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(v["Parameters"].as_array().unwrap().len(), 2);
+        let token = v["NextToken"].as_str().unwrap().to_owned();
+        request.next_token = Some(token);
+        let (_, start) = request.served().unwrap();
+        let last = page_body(tree, start, 2).unwrap();
+        assert_eq!(&last[..], br#"{"Parameters":[{"Name":"/p/c"}]}"#);
+        assert_eq!(last.capacity(), last.len(), "sized up front");
+        // Past the end: an empty last page.
+        assert_eq!(&page_body(tree, 9, 2).unwrap()[..], br#"{"Parameters":[]}"#);
+        // Another's token, or filters: passed through.
+        request.next_token = Some("AAEAAeyJ".into());
+        assert!(request.served().is_none());
+        let filtered: Request = serde_json::from_str(
+            r#"{"Path":"/p/","ParameterFilters":[{"Key":"Type","Values":["String"]}]}"#,
+        )
+        .unwrap();
+        assert!(filtered.served().is_none());
     }
 
     #[test]

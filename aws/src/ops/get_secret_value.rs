@@ -55,6 +55,28 @@ impl<'a> Input<'a> {
     }
 }
 
+/// The request as an SDK sends it to sidekey (the SDK-compatible
+/// endpoint), read into the cache's key. Unknown fields are refused, as the
+/// service refuses them.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Request {
+    secret_id: String,
+    version_id: Option<String>,
+    version_stage: Option<String>,
+}
+
+impl Request {
+    /// The cache's key of what is asked.
+    pub fn into_key(self) -> SecretRequest {
+        SecretRequest {
+            id: self.secret_id,
+            version_id: self.version_id,
+            version_stage: self.version_stage,
+        }
+    }
+}
+
 /// Read a 2xx answer into a [`Record`].
 pub fn answer(body: &[u8]) -> Result<Record, Error> {
     let out: SecretValueAnswer = serde_json::from_slice(body)

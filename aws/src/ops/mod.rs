@@ -22,6 +22,17 @@ pub enum Service {
 }
 
 impl Service {
+    /// The service and operation an `X-Amz-Target` names
+    /// (`secretsmanager.GetSecretValue`, `AmazonSSM.GetParameter`).
+    pub fn of_target(target: &str) -> Option<(Service, &str)> {
+        let (prefix, name) = target.split_once('.')?;
+        let service = [Service::SecretsManager, Service::Ssm]
+            .into_iter()
+            .find(|s| s.target_prefix() == prefix)?;
+        let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        plain.then_some((service, name))
+    }
+
     /// The name requests are signed for (the credential scope's service).
     pub fn signing_name(self) -> &'static str {
         match self {
@@ -57,6 +68,39 @@ impl Operation {
     /// The `X-Amz-Target` header's value (`secretsmanager.GetSecretValue`).
     pub fn target(self) -> String {
         format!("{}.{}", self.service.target_prefix(), self.name)
+    }
+}
+
+/// The request fields that name what an operation changes, for the
+/// operations that change a value sidekey may hold (or make an id that was
+/// not found exist). The extension drops what it holds for those ids when
+/// such a call, passed through, succeeds: a function that writes a secret
+/// reads its own write next.
+pub fn changes(service: Service, operation: &str) -> &'static [&'static str] {
+    match (service, operation) {
+        (
+            Service::SecretsManager,
+            "PutSecretValue"
+            | "UpdateSecret"
+            | "UpdateSecretVersionStage"
+            | "RotateSecret"
+            | "CancelRotateSecret"
+            | "DeleteSecret"
+            | "RestoreSecret"
+            | "ReplicateSecretToRegions"
+            | "RemoveRegionsFromReplication"
+            | "StopReplicationToReplica",
+        ) => &["SecretId"],
+        (Service::SecretsManager, "CreateSecret") => &["Name"],
+        (
+            Service::Ssm,
+            "PutParameter"
+            | "DeleteParameter"
+            | "LabelParameterVersion"
+            | "UnlabelParameterVersion",
+        ) => &["Name"],
+        (Service::Ssm, "DeleteParameters") => &["Names"],
+        _ => &[],
     }
 }
 

@@ -561,6 +561,33 @@ async fn a_value_outliving_its_page_is_repacked_at_refresh_due() {
 }
 
 #[tokio::test]
+async fn invalidate_forgets_values_markers_and_reads_in_flight() {
+    let (cache, fetch, _clock) = cache();
+    fetch.set("a", "1");
+    fetch.set("b", "2");
+    cache.get(&Key::secret("a")).await.unwrap();
+    cache.get(&Key::secret("b")).await.unwrap();
+    assert!(
+        cache.get(&Key::secret("new")).await.is_err(),
+        "not found yet"
+    );
+    let forgotten = cache.invalidate(|key, _| key.id() == "a" || key.id() == "new");
+    assert_eq!(forgotten, 2);
+    assert!(!cache.contains(&Key::secret("a")));
+    assert!(cache.contains(&Key::secret("b")));
+    fetch.set("new", "3");
+    assert_eq!(
+        text(&cache.get(&Key::secret("new")).await.unwrap()),
+        "3",
+        "no marker left"
+    );
+    // By what the value's body names it, too.
+    let by_name =
+        cache.invalidate(|_, value| value.is_some_and(|v| v.identity().0.as_deref() == Some("b")));
+    assert_eq!(by_name, 1);
+}
+
+#[tokio::test]
 async fn refresh_now_bypasses_and_refills() {
     let (cache, fetch, _clock) = cache();
     fetch.set("k", "v1");
