@@ -236,9 +236,11 @@ async fn out_of_file_descriptors_backs_off_without_spinning_and_recovers() {
     let a = timed_get(&client, &format!("{url}/v1/emfile/s"), &token).await;
     assert_eq!(a.status, 200);
     // Far more connections than 64 descriptors: accept fails with EMFILE,
-    // the rest wait in the listen backlog.
+    // the rest wait in the listen backlog (128, std's and tokio's). Idle
+    // connections are never closed by the extension (a timer closing them
+    // raced a thaw), so all of them must fit: the accepted and the queued.
     let mut held = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..150 {
         held.push(
             TcpStream::connect(("127.0.0.1", lambda.port))
                 .await
@@ -253,7 +255,7 @@ async fn out_of_file_descriptors_backs_off_without_spinning_and_recovers() {
     let window = watched.elapsed();
     let logs = lambda.extension.logs();
     println!(
-        "EMFILE: {used} ticks of CPU over {window:?} with 200 connections against 64 descriptors; {} accept failures logged",
+        "EMFILE: {used} ticks of CPU over {window:?} with 150 connections against 64 descriptors; {} accept failures logged",
         logs.matches("accept failed").count()
     );
     assert!(logs.contains("accept failed"), "the limit was reached");
