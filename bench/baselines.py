@@ -5,7 +5,10 @@ Measures, in one process, what one secret read costs a Python function:
     (max_age 300 s, sidekey's default TTL), after one cold read;
   * boto3 `get_secret_value` on every read (no cache);
   * sidekey over localhost, the way a Python function reads the official
-    extension (http.client keep-alive GET with the token header, json.loads).
+    extension (http.client keep-alive GET with the token header, json.loads);
+  * boto3 `get_secret_value` unchanged, pointed at sidekey's SDK-compatible
+    endpoint (what AWS_ENDPOINT_URL_SECRETS_MANAGER does), served from the
+    cache after one cold read.
 
 AWS_ENDPOINT_URL points boto3 at moto on loopback. Prints a JSON list of
 {"path", "cached", "reads", "p50_us", "p99_us"} on stdout.
@@ -68,6 +71,15 @@ def main():
         assert json.loads(body)["SecretString"]
 
     results.append(measure("sidekey extension via http.client (Python)", True, args.reads, via_sidekey))
+
+    through = boto3.client("secretsmanager", endpoint_url=f"http://127.0.0.1:{args.port}")
+
+    def via_sdk_endpoint():
+        assert through.get_secret_value(SecretId=secret)["SecretString"]
+
+    results.append(
+        measure("boto3 get_secret_value through sidekey's SDK endpoint (Python)", True, args.reads, via_sdk_endpoint)
+    )
 
     client = boto3.client("secretsmanager")
 

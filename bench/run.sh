@@ -55,11 +55,11 @@ fi
 
 # What is measured is what ships: the layer's binary and the edge zip.
 if [ ! -x target/layer/stage-x86_64/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer-x86_64.zip ] \
-   || [ -n "$(find extension cache Cargo.toml Cargo.lock -newer target/layer/sidekey-layer-x86_64.zip -type f | head -n 1)" ]; then
+   || [ -n "$(find extension cache aws Cargo.toml Cargo.lock -newer target/layer/sidekey-layer-x86_64.zip -type f | head -n 1)" ]; then
   layer/build.sh x86_64
 fi
 if [ ! -f target/edge/sidekey-edge.zip ] \
-   || [ -n "$(find edge function cache -newer target/edge/sidekey-edge.zip -type f | head -n 1)" ]; then
+   || [ -n "$(find edge cache aws -newer target/edge/sidekey-edge.zip -type f | head -n 1)" ]; then
   edge/build.sh
 fi
 

@@ -5,6 +5,7 @@
 //! ```text
 //! sidekey-bench [--quick] [--out DIR]
 //! sidekey-bench floor --port PORT --body FILE   (the floor server; the suite starts it)
+//! sidekey-bench verify                           (the SigV4 verification of one SDK request)
 //! sidekey-bench fleet [--seed N] [--threads N] [--as-before] [--out DIR]
 //!                                               (the fleet simulation only: merges its section
 //!                                                into REPORT.md and "fleet" into results.json)
@@ -22,6 +23,7 @@ mod machine;
 mod report;
 mod results;
 mod suite;
+mod verify;
 mod wrk;
 
 fn main() -> ExitCode {
@@ -64,6 +66,14 @@ fn main() -> ExitCode {
         // driving and profiling by hand (wrk, perf): prints the port, the
         // token and the pid, and serves until stdin closes.
         runtime().block_on(suite::serve());
+        return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("verify") {
+        // The SigV4 verification of one SDK request, alone.
+        println!(
+            "SigV4 verification of one SDK request: {:.2} µs",
+            verify::verify_us(11, 2_000)
+        );
         return ExitCode::SUCCESS;
     }
     if args.first().map(String::as_str) == Some("memory") {

@@ -240,6 +240,14 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
         );
     }
 
+    let _ = writeln!(
+        s,
+        "\nThe SDK-compatible endpoint verifies each request's SigV4 signature against the \
+         function's credentials: **{:.1} µs** of one core per request (a boto3-shaped \
+         `GetSecretValue` with a 1 KB session token; median of 11 rounds of 2,000, {}).",
+        r.sdk_verify_us, r.machine.cpu
+    );
+
     let st = &r.startup;
     let _ = writeln!(
         s,

@@ -37,6 +37,8 @@ pub struct Results {
     pub rss: Rss,
     /// What one secret read costs a function, per way of reading it.
     pub reads: Vec<ReadCost>,
+    /// CPU microseconds of verifying one SDK request's SigV4 signature.
+    pub sdk_verify_us: f64,
     /// Artifact sizes in bytes (absent when not built).
     pub sizes: Sizes,
     /// Things that could not be measured in this run, and why.

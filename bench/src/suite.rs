@@ -307,6 +307,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
             with_1000,
         },
         reads,
+        sdk_verify_us: crate::verify::verify_us(11, 2_000),
         sizes: sizes(root),
         skipped,
     }
