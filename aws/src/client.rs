@@ -20,9 +20,10 @@ use sidekey_cache::{Error, ErrorKind};
 use zeroize::Zeroizing;
 
 use crate::credentials::Source;
-use crate::env::{CredentialsFrom, Endpoint, Environment, SetupError};
+use crate::env::{CredentialsFrom, Endpoint, Environment, SetupError, Variant};
 use crate::https::{self, HttpsClient};
-use crate::ops::Service;
+use crate::ops::{assume_role, Service};
+use crate::roles::{Roles, REFRESH_MARGIN};
 use crate::sigv4::{self, Credentials, Scope, Signable};
 
 /// The client every service (and the credentials endpoint) is called with.
@@ -36,8 +37,9 @@ pub const MAX_ANSWER: usize = 2 * 1024 * 1024;
 /// The content type of the AWS JSON 1.1 protocol.
 pub const AWS_JSON: &str = "application/x-amz-json-1.1";
 
-/// Sign a `POST` of `body` with `X-Amz-Target: target` to `endpoint`, for
-/// `service`, with `credentials`, at the current time.
+/// Sign a `POST` of `body` to `endpoint`, for `service`, with
+/// `credentials`, at the current time: an AWS JSON 1.1 call with
+/// `X-Amz-Target: target`, or (STS, `target` empty) a query-protocol form.
 pub fn signed_request(
     endpoint: &Endpoint,
     service: Service,
@@ -46,12 +48,18 @@ pub fn signed_request(
     body: Vec<u8>,
 ) -> Result<Request<Full<Bytes>>, Error> {
     let date = sigv4::amz_date(SystemTime::now());
+    let content_type = match target {
+        "" => assume_role::CONTENT_TYPE,
+        _ => AWS_JSON,
+    };
     let mut signed: Vec<(&str, &str)> = vec![
-        ("content-type", AWS_JSON),
+        ("content-type", content_type),
         ("host", endpoint.host()),
         ("x-amz-date", &date),
-        ("x-amz-target", target),
     ];
+    if !target.is_empty() {
+        signed.push(("x-amz-target", target));
+    }
     if let Some(token) = credentials.session_token() {
         signed.push(("x-amz-security-token", token));
     }
@@ -149,6 +157,18 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+fn timed_out(target: &str, within: Duration) -> Error {
+    let what = if target.is_empty() {
+        "AssumeRole"
+    } else {
+        target
+    };
+    Error::new(
+        ErrorKind::Timeout,
+        format!("{what}: no answer within {within:?}"),
+    )
+}
+
 /// How sidekey reaches AWS: the pooled client, the credentials, the home
 /// region and its services' endpoints.
 pub struct AwsClient {
@@ -157,6 +177,10 @@ pub struct AwsClient {
     region: String,
     secrets: Endpoint,
     ssm: Endpoint,
+    sts: Endpoint,
+    roles: Roles,
+    /// What `AssumeRole` names its sessions (CloudTrail shows it).
+    session: String,
 }
 
 impl std::fmt::Debug for AwsClient {
@@ -190,28 +214,57 @@ impl AwsClient {
             Service::SecretsManager,
             &lambda.region,
             lambda.secrets_manager_url.as_deref(),
-            lambda.fips,
+            lambda.variant,
         )?;
         let ssm = Endpoint::new(
             Service::Ssm,
             &lambda.region,
             lambda.ssm_url.as_deref(),
-            lambda.fips,
+            lambda.variant,
         )?;
-        Ok(Self::new(http, credentials, secrets, ssm))
+        let sts = Endpoint::new(
+            Service::Sts,
+            &lambda.region,
+            lambda.sts_url.as_deref(),
+            lambda.variant,
+        )?;
+        let mut client = Self::new(http, credentials, secrets, ssm, sts);
+        client.session = assume_role::session_name(lambda.function.as_deref());
+        Ok(client)
     }
 
     /// A client over `http`, signing with `credentials`, calling Secrets
-    /// Manager at `secrets` and Parameter Store at `ssm` (whose region is
-    /// the home region).
-    pub fn new(http: Client, credentials: Source, secrets: Endpoint, ssm: Endpoint) -> Self {
+    /// Manager at `secrets`, Parameter Store at `ssm` and STS at `sts`
+    /// (the region of `secrets` is the home region).
+    pub fn new(
+        http: Client,
+        credentials: Source,
+        secrets: Endpoint,
+        ssm: Endpoint,
+        sts: Endpoint,
+    ) -> Self {
         Self {
             http,
             credentials,
             region: secrets.region.clone(),
             secrets,
             ssm,
+            sts,
+            roles: Roles::new(20, Vec::new()),
+            session: assume_role::session_name(None),
         }
+    }
+
+    /// At most `max` roles read as at once, those matching one of `allowed`
+    /// only (any, when empty) ([`Roles`]).
+    pub fn with_roles(mut self, max: usize, allowed: Vec<String>) -> Self {
+        self.roles = Roles::new(max, allowed);
+        self
+    }
+
+    /// The roles read as (`roleArn`).
+    pub fn roles(&self) -> &Roles {
+        &self.roles
     }
 
     /// Fixed `credentials`, both services at `endpoint` in `region` (tests
@@ -222,12 +275,13 @@ impl AwsClient {
         region: &str,
         endpoint: &str,
     ) -> Result<Self, SetupError> {
-        let at = |service| Endpoint::new(service, region, Some(endpoint), false);
+        let at = |service| Endpoint::new(service, region, Some(endpoint), Variant::default());
         Ok(Self::new(
             http,
             Source::fixed(credentials),
             at(Service::SecretsManager)?,
             at(Service::Ssm)?,
+            at(Service::Sts)?,
         ))
     }
 
@@ -241,6 +295,7 @@ impl AwsClient {
         match service {
             Service::SecretsManager => &self.secrets,
             Service::Ssm => &self.ssm,
+            Service::Sts => &self.sts,
         }
     }
 
@@ -256,13 +311,53 @@ impl AwsClient {
     }
 
     /// Forget credentials the service refused: the next call fetches fresh
-    /// ones (container credentials only).
-    pub async fn forget_credentials(&self) {
-        self.credentials.forget().await;
+    /// ones (the container's, or a role's).
+    pub async fn forget_credentials(&self, role: Option<&str>) {
+        match role {
+            None => self.credentials.forget().await,
+            Some(arn) => {
+                self.roles.slot(arn).current.lock().await.take();
+            }
+        }
+    }
+
+    /// The credentials to sign with as `role` (the function's own for
+    /// none): a role's are assumed with the function's, kept until
+    /// [`REFRESH_MARGIN`] before they expire, one `AssumeRole` for the
+    /// callers of a role at one moment.
+    pub async fn credentials_as(&self, role: Option<&str>) -> Result<Arc<Credentials>, Error> {
+        let Some(arn) = role else {
+            return self.credentials().await;
+        };
+        let slot = self.roles.slot(arn);
+        let mut current = slot.current.lock().await;
+        let fresh = |expiry: &SystemTime| SystemTime::now() + REFRESH_MARGIN < *expiry;
+        if let Some((credentials, _)) = current.as_ref().filter(|(_, e)| fresh(e)) {
+            return Ok(Arc::clone(credentials));
+        }
+        let (credentials, expiry) = self.assume(arn).await?;
+        let credentials = Arc::new(credentials);
+        *current = Some((Arc::clone(&credentials), expiry));
+        Ok(credentials)
+    }
+
+    /// STS `AssumeRole` of `arn`, signed with the function's credentials,
+    /// at the home region's STS endpoint, within a read deadline.
+    async fn assume(&self, arn: &str) -> Result<(Credentials, SystemTime), Error> {
+        let body = assume_role::request_body(arn, &self.session);
+        let within = sidekey_cache::DEFAULT_DEADLINE;
+        let credentials = self.credentials().await?;
+        let sts = (&self.sts, Service::Sts, "");
+        let answer = self.call_signed(&credentials, sts, body, within).await?;
+        match answer.status {
+            200..=299 => assume_role::answer(&answer.body),
+            status => Err(assume_role::error_answer(status, &answer.body)),
+        }
     }
 
     /// One signed `POST` of `body` with `target` to `endpoint` for
-    /// `service`, answered as it came (any status), within `within`.
+    /// `service`, as `role` (the function itself for none), answered as it
+    /// came (any status), within `within`.
     pub async fn call(
         &self,
         endpoint: &Endpoint,
@@ -270,19 +365,32 @@ impl AwsClient {
         target: &str,
         body: Vec<u8>,
         within: Duration,
+        role: Option<&str>,
+    ) -> Result<Answer, Error> {
+        let started = tokio::time::Instant::now();
+        let credentials = tokio::time::timeout(within, self.credentials_as(role))
+            .await
+            .map_err(|_| timed_out(target, within))??;
+        let left = within.saturating_sub(started.elapsed());
+        self.call_signed(&credentials, (endpoint, service, target), body, left)
+            .await
+    }
+
+    /// [`AwsClient::call`] with `credentials` in hand.
+    async fn call_signed(
+        &self,
+        credentials: &Credentials,
+        (endpoint, service, target): (&Endpoint, Service, &str),
+        body: Vec<u8>,
+        within: Duration,
     ) -> Result<Answer, Error> {
         let once = async {
-            let credentials = self.credentials().await?;
-            let request = signed_request(endpoint, service, target, &credentials, body)?;
+            let request = signed_request(endpoint, service, target, credentials, body)?;
             exchange(&self.http, request, MAX_ANSWER).await
         };
-        match tokio::time::timeout(within, once).await {
-            Ok(answer) => answer,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("{target}: no answer within {within:?}"),
-            )),
-        }
+        tokio::time::timeout(within, once)
+            .await
+            .map_err(|_| timed_out(target, within))?
     }
 
     /// Pass `body` for `target` to `service` in the home region, re-signed
@@ -297,7 +405,7 @@ impl AwsClient {
         body: Vec<u8>,
         within: Duration,
     ) -> Result<Answer, Error> {
-        self.call(self.endpoint(service), service, target, body, within)
+        self.call(self.endpoint(service), service, target, body, within, None)
             .await
     }
 }
@@ -314,13 +422,8 @@ mod tests {
             Zeroizing::new("secret".into()),
             Some(Zeroizing::new("token".into())),
         );
-        let endpoint = Endpoint::new(
-            Service::Ssm,
-            "us-east-1",
-            Some("http://127.0.0.1:5000"),
-            false,
-        )
-        .unwrap();
+        let url = Some("http://127.0.0.1:5000");
+        let endpoint = Endpoint::new(Service::Ssm, "us-east-1", url, Variant::default()).unwrap();
         let r = signed_request(
             &endpoint,
             Service::Ssm,

@@ -62,6 +62,9 @@ pub enum SetupError {
          or AWS_CONTAINER_CREDENTIALS_FULL_URI (Lambda sets one or the other)"
     )]
     NoCredentials,
+    /// A boolean variable that is neither `true` nor `false`.
+    #[error("{0} is not true or false")]
+    BadFlag(&'static str),
     /// The HTTPS stack could not be built.
     #[error(transparent)]
     Https(#[from] HttpsError),
@@ -76,27 +79,147 @@ pub struct Endpoint {
     pub url: Uri,
 }
 
+/// Which of a service's endpoints: the FIPS one, the dual-stack (IPv4
+/// and IPv6) one, both or neither (`AWS_USE_FIPS_ENDPOINT`,
+/// `AWS_USE_DUALSTACK_ENDPOINT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Variant {
+    /// FIPS 140-validated endpoints.
+    pub fips: bool,
+    /// Dual-stack endpoints.
+    pub dual_stack: bool,
+}
+
+/// A partition's domain names: the usual one and the dual-stack one.
+struct Partition {
+    name: &'static str,
+    dns: &'static str,
+    dual_stack_dns: &'static str,
+}
+
+/// The partitions, by their regions' prefixes (botocore's `partitions.json`;
+/// the commercial partition last, for every other region).
+const PARTITIONS: &[(&str, Partition)] = &[
+    (
+        "cn-",
+        Partition {
+            name: "aws-cn",
+            dns: "amazonaws.com.cn",
+            dual_stack_dns: "api.amazonwebservices.com.cn",
+        },
+    ),
+    (
+        "us-gov-",
+        Partition {
+            name: "aws-us-gov",
+            dns: "amazonaws.com",
+            dual_stack_dns: "api.aws",
+        },
+    ),
+    (
+        "us-isob-",
+        Partition {
+            name: "aws-iso-b",
+            dns: "sc2s.sgov.gov",
+            dual_stack_dns: "api.aws.scloud",
+        },
+    ),
+    (
+        "us-isof-",
+        Partition {
+            name: "aws-iso-f",
+            dns: "csp.hci.ic.gov",
+            dual_stack_dns: "api.aws.hci.ic.gov",
+        },
+    ),
+    (
+        "us-iso-",
+        Partition {
+            name: "aws-iso",
+            dns: "c2s.ic.gov",
+            dual_stack_dns: "api.aws.ic.gov",
+        },
+    ),
+    (
+        "eu-isoe-",
+        Partition {
+            name: "aws-iso-e",
+            dns: "cloud.adc-e.uk",
+            dual_stack_dns: "api.cloud-aws.adc-e.uk",
+        },
+    ),
+    (
+        "eusc-",
+        Partition {
+            name: "aws-eusc",
+            dns: "amazonaws.eu",
+            dual_stack_dns: "api.amazonwebservices.eu",
+        },
+    ),
+    (
+        "",
+        Partition {
+            name: "aws",
+            dns: "amazonaws.com",
+            dual_stack_dns: "api.aws",
+        },
+    ),
+];
+
+/// The host name of `service` in `region`, as the SDKs' endpoint rules
+/// resolve it (checked against the rule sets of Secrets Manager, SSM and
+/// STS; `endpoints_match_the_sdks_rule_sets` below), with their
+/// exceptions:
+///
+/// * Secrets Manager's dual-stack endpoint is its usual host in the aws,
+///   aws-cn and aws-us-gov partitions (its FIPS and dual-stack one too,
+///   but in aws-cn, `api.amazonwebservices.com.cn`);
+/// * SSM's and STS's FIPS endpoint in aws-us-gov is their usual host
+///   (GovCloud's endpoints are FIPS already).
+pub fn host(service: Service, region: &str, variant: Variant) -> String {
+    let partition = PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or(&PARTITIONS[PARTITIONS.len() - 1].1, |(_, p)| p);
+    let name = service.endpoint_prefix();
+    let main = matches!(partition.name, "aws" | "aws-cn" | "aws-us-gov");
+    let (fips, dns) = match (service, variant.fips, variant.dual_stack) {
+        (_, false, false) => (false, partition.dns),
+        (Service::SecretsManager, true, false) => (true, partition.dns),
+        (Service::SecretsManager, false, true) if main => (false, partition.dns),
+        (Service::SecretsManager, true, true) if main && partition.name != "aws-cn" => {
+            (true, partition.dns)
+        }
+        (Service::Ssm | Service::Sts, true, false) if partition.name == "aws-us-gov" => {
+            (false, partition.dns)
+        }
+        (_, fips, false) => (fips, partition.dns),
+        (_, fips, true) => (fips, partition.dual_stack_dns),
+    };
+    let fips = if fips { "-fips" } else { "" };
+    format!("{name}{fips}.{region}.{dns}")
+}
+
 impl Endpoint {
     /// `url` if given (an override: an emulator, a VPC endpoint), else
-    /// `service`'s regional endpoint `https://HOST.REGION.amazonaws.com/`
-    /// (`amazonaws.com.cn` in the China regions), its FIPS one with `fips`.
+    /// `service`'s endpoint in `region` ([`host`]) for `variant`.
     pub fn new(
         service: Service,
         region: &str,
         url: Option<&str>,
-        fips: bool,
+        variant: Variant,
     ) -> Result<Self, SetupError> {
         let url = match url {
             Some(u) => endpoint_uri(u).ok_or(SetupError::BadEndpoint("the endpoint"))?,
             None => {
-                let domain = if region.starts_with("cn-") {
-                    "amazonaws.com.cn"
-                } else {
-                    "amazonaws.com"
-                };
-                let prefix = service.endpoint_prefix();
-                let fips = if fips { "-fips" } else { "" };
-                format!("https://{prefix}{fips}.{region}.{domain}/")
+                let valid = !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !valid {
+                    return Err(SetupError::BadEndpoint("AWS_REGION"));
+                }
+                format!("https://{}/", host(service, region, variant))
                     .parse()
                     .map_err(|_| SetupError::BadEndpoint("AWS_REGION"))?
             }
@@ -133,8 +256,12 @@ pub struct Environment {
     pub secrets_manager_url: Option<String>,
     /// `AWS_ENDPOINT_URL_SSM`, else `AWS_ENDPOINT_URL`.
     pub ssm_url: Option<String>,
-    /// `AWS_USE_FIPS_ENDPOINT=true`: the services' FIPS endpoints.
-    pub fips: bool,
+    /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`.
+    pub sts_url: Option<String>,
+    /// `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`.
+    pub variant: Variant,
+    /// `AWS_LAMBDA_FUNCTION_NAME`: what sidekey names its role sessions.
+    pub function: Option<String>,
 }
 
 impl Environment {
@@ -200,13 +327,25 @@ impl Environment {
                 ))
             }
         };
+        let flag = |name: &'static str| -> Result<bool, SetupError> {
+            match var(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(_) => Err(SetupError::BadFlag(name)),
+            }
+        };
         Ok(Self {
             region,
             credentials,
             secrets_manager_url: endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER")?
                 .or_else(|| general.clone()),
-            ssm_url: endpoint("AWS_ENDPOINT_URL_SSM")?.or(general),
-            fips: var("AWS_USE_FIPS_ENDPOINT").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            ssm_url: endpoint("AWS_ENDPOINT_URL_SSM")?.or_else(|| general.clone()),
+            sts_url: endpoint("AWS_ENDPOINT_URL_STS")?.or(general),
+            variant: Variant {
+                fips: flag("AWS_USE_FIPS_ENDPOINT")?,
+                dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT")?,
+            },
+            function: var("AWS_LAMBDA_FUNCTION_NAME"),
         })
     }
 }
@@ -260,25 +399,172 @@ mod tests {
 
     #[test]
     fn endpoints_are_regional_unless_overridden() {
-        let e = Endpoint::new(Service::SecretsManager, "eu-west-1", None, false).unwrap();
+        let plain = Variant::default();
+        let e = Endpoint::new(Service::SecretsManager, "eu-west-1", None, plain).unwrap();
         assert_eq!(e.url, "https://secretsmanager.eu-west-1.amazonaws.com/");
-        let e = Endpoint::new(Service::Ssm, "cn-north-1", None, false).unwrap();
+        let e = Endpoint::new(Service::Ssm, "cn-north-1", None, plain).unwrap();
         assert_eq!(e.url, "https://ssm.cn-north-1.amazonaws.com.cn/");
-        let e = Endpoint::new(Service::Ssm, "us-east-1", None, true).unwrap();
+        let fips = Variant {
+            fips: true,
+            dual_stack: false,
+        };
+        let e = Endpoint::new(Service::Ssm, "us-east-1", None, fips).unwrap();
         assert_eq!(e.url, "https://ssm-fips.us-east-1.amazonaws.com/");
-        let e = Endpoint::new(
-            Service::Ssm,
-            "eu-west-1",
-            Some("http://127.0.0.1:5000"),
-            false,
-        )
-        .unwrap();
+        let url = Some("http://127.0.0.1:5000");
+        let e = Endpoint::new(Service::Ssm, "eu-west-1", url, plain).unwrap();
         assert_eq!(
             (e.url.to_string().as_str(), e.region.as_str(), e.host()),
             ("http://127.0.0.1:5000/", "eu-west-1", "127.0.0.1:5000")
         );
-        assert!(Endpoint::new(Service::Ssm, "eu west", None, false).is_err());
-        assert!(Endpoint::new(Service::Ssm, "eu-west-1", Some("localhost:4566"), false).is_err());
+        assert!(Endpoint::new(Service::Ssm, "eu west", None, plain).is_err());
+        assert!(Endpoint::new(Service::Ssm, "eu-west-1", Some("localhost:4566"), plain).is_err());
+    }
+
+    #[test]
+    fn endpoints_match_the_sdks_rule_sets() {
+        // (service, region, fips, dual-stack, host): the SDKs' endpoint rule
+        // sets for secretsmanager 2017-10-17, ssm 2014-11-06 and sts
+        // 2011-06-15 (botocore; aws-sdk-rust's generated endpoint tests).
+        use Service::{SecretsManager as Sm, Ssm, Sts};
+        let table = [
+            (
+                Sm,
+                "us-east-1",
+                false,
+                false,
+                "secretsmanager.us-east-1.amazonaws.com",
+            ),
+            (
+                Sm,
+                "us-east-1",
+                true,
+                false,
+                "secretsmanager-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                Sm,
+                "us-east-1",
+                false,
+                true,
+                "secretsmanager.us-east-1.amazonaws.com",
+            ),
+            (
+                Sm,
+                "us-east-1",
+                true,
+                true,
+                "secretsmanager-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                Sm,
+                "cn-north-1",
+                false,
+                false,
+                "secretsmanager.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                Sm,
+                "cn-north-1",
+                false,
+                true,
+                "secretsmanager.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                Sm,
+                "cn-north-1",
+                true,
+                true,
+                "secretsmanager-fips.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                Sm,
+                "us-gov-east-1",
+                true,
+                false,
+                "secretsmanager-fips.us-gov-east-1.amazonaws.com",
+            ),
+            (
+                Sm,
+                "us-gov-east-1",
+                true,
+                true,
+                "secretsmanager-fips.us-gov-east-1.amazonaws.com",
+            ),
+            (
+                Sm,
+                "us-iso-east-1",
+                false,
+                false,
+                "secretsmanager.us-iso-east-1.c2s.ic.gov",
+            ),
+            (
+                Sm,
+                "us-isob-east-1",
+                true,
+                false,
+                "secretsmanager-fips.us-isob-east-1.sc2s.sgov.gov",
+            ),
+            (Ssm, "us-east-1", false, true, "ssm.us-east-1.api.aws"),
+            (Ssm, "us-east-1", true, true, "ssm-fips.us-east-1.api.aws"),
+            (
+                Ssm,
+                "cn-north-1",
+                false,
+                true,
+                "ssm.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                Ssm,
+                "us-gov-west-1",
+                true,
+                false,
+                "ssm.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                Ssm,
+                "us-gov-west-1",
+                true,
+                true,
+                "ssm-fips.us-gov-west-1.api.aws",
+            ),
+            (
+                Ssm,
+                "eu-west-1",
+                true,
+                false,
+                "ssm-fips.eu-west-1.amazonaws.com",
+            ),
+            (
+                Sts,
+                "eu-west-1",
+                false,
+                false,
+                "sts.eu-west-1.amazonaws.com",
+            ),
+            (Sts, "us-east-1", false, true, "sts.us-east-1.api.aws"),
+            (
+                Sts,
+                "cn-north-1",
+                false,
+                false,
+                "sts.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                Sts,
+                "us-gov-west-1",
+                true,
+                false,
+                "sts.us-gov-west-1.amazonaws.com",
+            ),
+            (Sts, "us-east-1", true, true, "sts-fips.us-east-1.api.aws"),
+        ];
+        for (service, region, fips, dual_stack, expected) in table {
+            let got = host(service, region, Variant { fips, dual_stack });
+            assert_eq!(
+                got, expected,
+                "{service:?} {region} fips={fips} dual-stack={dual_stack}"
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,7 @@ const TABLES: &[&[(&str, ErrorKind)]] = &[
     ops::get_parameter::ERRORS,
     ops::get_parameters::ERRORS,
     ops::get_parameters_by_path::ERRORS,
+    ops::assume_role::ERRORS,
 ];
 
 /// A code as the services write it, bare: a namespace before `#`

@@ -160,7 +160,7 @@ impl SigV4Fetcher {
     async fn call(
         &self,
         calls: &Calls,
-        op: Operation,
+        (op, role): (Operation, Option<&str>),
         input: &impl Serialize,
         retry: bool,
         rewrite: impl Fn(&Endpoint) -> Option<Vec<u8>>,
@@ -178,7 +178,7 @@ impl SigV4Fetcher {
             match self
                 .call_region(
                     endpoint,
-                    op,
+                    (op, role),
                     body,
                     attempts,
                     Instant::now() + share,
@@ -207,7 +207,7 @@ impl SigV4Fetcher {
     async fn call_region(
         &self,
         endpoint: &Endpoint,
-        op: Operation,
+        (op, role): (Operation, Option<&str>),
         body: Vec<u8>,
         attempts: u32,
         until: Instant,
@@ -220,7 +220,7 @@ impl SigV4Fetcher {
             let bound = each.min(left);
             let answer = self
                 .aws
-                .call(endpoint, op.service, &target, body.clone(), bound)
+                .call(endpoint, op.service, &target, body.clone(), bound, role)
                 .await;
             let outcome = match answer {
                 Ok(a) if (200..300).contains(&a.status) => return Ok(a.body),
@@ -230,7 +230,7 @@ impl SigV4Fetcher {
             if outcome.kind() == ErrorKind::Credentials {
                 // Refused credentials (expired early, rotated): the next
                 // attempt, or the next read, signs with fresh ones.
-                self.aws.forget_credentials().await;
+                self.aws.forget_credentials(role).await;
             }
             let pause = BACKOFF.mul_f64(fastrand::f64() * f64::from(1u32 << (attempt - 1)));
             if attempt >= attempts || !retried(&outcome) || Instant::now() + pause >= until {
@@ -252,7 +252,7 @@ impl SigV4Fetcher {
         let body = self
             .call(
                 &self.secrets,
-                get_secret_value::OPERATION,
+                (get_secret_value::OPERATION, req.role.as_deref()),
                 &input,
                 true,
                 in_region,
@@ -266,7 +266,7 @@ impl SigV4Fetcher {
         let body = self
             .call(
                 &self.ssm,
-                get_parameter::OPERATION,
+                (get_parameter::OPERATION, req.role.as_deref()),
                 &input,
                 true,
                 no_rewrite,
@@ -286,7 +286,13 @@ impl SigV4Fetcher {
         loop {
             let input = Input::page(req, next.as_deref());
             let body = self
-                .call(&self.ssm, OPERATION, &input, true, no_rewrite)
+                .call(
+                    &self.ssm,
+                    (OPERATION, req.role.as_deref()),
+                    &input,
+                    true,
+                    no_rewrite,
+                )
                 .await?;
             let (page, token) = get_parameters_by_path::page(&body)?;
             for p in page {
@@ -355,7 +361,7 @@ impl Fetch for SigV4Fetcher {
         let body = self
             .call(
                 &self.ssm,
-                get_parameters::OPERATION,
+                (get_parameters::OPERATION, None),
                 &input,
                 false,
                 no_rewrite,
@@ -382,7 +388,7 @@ impl Fetch for SigV4Fetcher {
         let body = self
             .call(
                 &home,
-                batch_get_secret_value::OPERATION,
+                (batch_get_secret_value::OPERATION, None),
                 &input,
                 false,
                 no_rewrite,

@@ -45,6 +45,8 @@ pub mod env;
 pub mod fetcher;
 #[cfg(feature = "client")]
 pub mod https;
+#[cfg(feature = "client")]
+pub mod roles;
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 

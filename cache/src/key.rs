@@ -1,8 +1,15 @@
 //! What a caller asks for: a Secrets Manager secret or an SSM parameter, with
-//! its version selector. A [`Key`] is both the cache key and the upstream
-//! request, so the two can never disagree.
+//! its version selector, and the IAM role it is read as (`roleArn`; the
+//! function's own for none). A [`Key`] is both the cache key and the
+//! upstream request, so the two can never disagree: two roles reading one
+//! id are two entries.
 
 use std::fmt;
+use std::sync::Arc;
+
+/// The IAM role a value is read as (its ARN), or `None` for the function's
+/// own credentials.
+pub type Role = Option<Arc<str>>;
 
 /// Which AWS service a key belongs to. TTLs are configured per kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,6 +32,8 @@ pub struct SecretRequest {
     pub version_id: Option<String>,
     /// `VersionStage` (e.g. `AWSPREVIOUS`), if the caller asked for one.
     pub version_stage: Option<String>,
+    /// The role it is read as.
+    pub role: Role,
 }
 
 impl SecretRequest {
@@ -34,6 +43,7 @@ impl SecretRequest {
             id: id.into(),
             version_id: None,
             version_stage: None,
+            role: None,
         }
     }
 }
@@ -51,6 +61,8 @@ pub struct ParameterRequest {
     /// Whether `SecureString` values are decrypted. Part of the key: the
     /// encrypted and decrypted answers are different values.
     pub with_decryption: bool,
+    /// The role it is read as.
+    pub role: Role,
 }
 
 impl ParameterRequest {
@@ -61,6 +73,7 @@ impl ParameterRequest {
             version: None,
             label: None,
             with_decryption,
+            role: None,
         }
     }
 
@@ -86,6 +99,8 @@ pub struct PathRequest {
     pub recursive: bool,
     /// Whether `SecureString` values are decrypted.
     pub with_decryption: bool,
+    /// The role it is read as.
+    pub role: Role,
 }
 
 /// One cache entry's identity: the kind, the id and the version selector.
@@ -127,6 +142,25 @@ impl Key {
         }
     }
 
+    /// The role it is read as, if not the function's own.
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            Key::Secret(r) => r.role.as_deref(),
+            Key::Parameter(r) => r.role.as_deref(),
+            Key::Path(r) => r.role.as_deref(),
+        }
+    }
+
+    /// The same key read as `role`.
+    pub fn with_role(mut self, role: Role) -> Self {
+        match &mut self {
+            Key::Secret(r) => r.role = role,
+            Key::Parameter(r) => r.role = role,
+            Key::Path(r) => r.role = role,
+        }
+        self
+    }
+
     /// Whether the key names one immutable version (a secret's `versionId`,
     /// a parameter's numeric version): its value never changes, so the cache
     /// never refreshes it ahead of a read.
@@ -140,7 +174,7 @@ impl Key {
 
     /// Approximate heap size of the key, for the byte bound.
     pub(crate) fn heap_size(&self) -> usize {
-        match self {
+        let own = match self {
             Key::Secret(r) => {
                 r.id.len()
                     + r.version_id.as_ref().map_or(0, String::len)
@@ -148,7 +182,9 @@ impl Key {
             }
             Key::Parameter(r) => r.name.len() + r.label.as_ref().map_or(0, String::len),
             Key::Path(r) => r.path.len(),
-        }
+        };
+        // A role's ARN is shared by its keys: counted once per key anyway.
+        own + self.role().map_or(0, str::len)
     }
 }
 
@@ -164,10 +200,13 @@ impl fmt::Display for Key {
                 if let Some(s) = &r.version_stage {
                     write!(f, " versionStage={s}")?;
                 }
-                Ok(())
             }
-            Key::Parameter(r) => write!(f, "parameter {}", r.selector_name()),
-            Key::Path(r) => write!(f, "parameters under {} recursive={}", r.path, r.recursive),
+            Key::Parameter(r) => write!(f, "parameter {}", r.selector_name())?,
+            Key::Path(r) => write!(f, "parameters under {} recursive={}", r.path, r.recursive)?,
+        }
+        match self.role() {
+            Some(role) => write!(f, " as {role}"),
+            None => Ok(()),
         }
     }
 }

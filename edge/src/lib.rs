@@ -71,7 +71,14 @@ pub fn build(
         .map(|u| u.to_string());
     let endpoints = regions
         .iter()
-        .map(|region| Endpoint::new(Service::SecretsManager, region, endpoint.as_deref(), false))
+        .map(|region| {
+            Endpoint::new(
+                Service::SecretsManager,
+                region,
+                endpoint.as_deref(),
+                Default::default(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     // Each region's read gets the configured timeout, once (the viewer is
     // waiting): the read as a whole, and the cache's deadline around it,
@@ -82,9 +89,11 @@ pub fn build(
         ssm: config.timeout,
     };
     let home = endpoints.first().cloned().ok_or(SetupError::NoRegion)?;
+    // The edge reads Secrets Manager only: its other endpoints are unused.
     let aws = AwsClient::new(
         client.clone(),
         Source::fixed(credentials),
+        home.clone(),
         home.clone(),
         home,
     );

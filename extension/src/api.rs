@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use sidekey_aws::ops::{batch_get_secret_value, get_parameters};
+use sidekey_cache::key::Role;
 use sidekey_cache::{wiped_bytes, Error, ErrorKind, Fetch, SecretCache};
 use zeroize::Zeroizing;
 
@@ -71,16 +72,17 @@ impl<F: Fetch> Api<F> {
                 let id = log.is_some().then(|| read.key.to_string());
                 (id, self.read(read).await)
             }
-            Ok(Route::Secrets(ids)) => {
+            Ok(Route::Secrets { ids, role }) => {
                 let id = log.is_some().then(|| ids.join(","));
-                (id, self.secrets(&ids).await)
+                (id, self.secrets(&ids, role).await)
             }
             Ok(Route::Parameters {
                 names,
                 with_decryption,
+                role,
             }) => {
                 let id = log.is_some().then(|| names.join(","));
-                (id, self.parameters(&names, with_decryption).await)
+                (id, self.parameters(&names, with_decryption, role).await)
             }
             Ok(Route::Ping) => (None, Ok(ping())),
             Ok(Route::Metrics) => (None, Ok(self.metrics())),
@@ -99,7 +101,26 @@ impl<F: Fetch> Api<F> {
         response
     }
 
+    /// Take a read's role in ([`sidekey_aws::roles::Roles::admit`]): one
+    /// the allowlist refuses is refused; one that pushes the least
+    /// recently used role out drops that role's entries (its credentials
+    /// are wiped as they go).
+    fn admit(&self, role: Option<&str>) -> Result<(), ApiError> {
+        let Some(arn) = role else {
+            return Ok(());
+        };
+        let evicted = self.sdk.aws().roles().admit(arn).map_err(ApiError::Role)?;
+        if let Some(evicted) = evicted {
+            let dropped = self
+                .cache
+                .invalidate(|key, _| key.role() == Some(&*evicted));
+            tracing::info!(role = %evicted, dropped, "role evicted: its credentials and entries wiped");
+        }
+        Ok(())
+    }
+
     async fn read(&self, read: Read) -> Result<Response<Full<Bytes>>, ApiError> {
+        self.admit(read.key.role())?;
         let value = match (read.refresh_now, &read.field) {
             (true, _) => self.cache.refresh_now(&read.key).await?,
             (false, Some(_)) => self.cache.get(&read.key).await?,
@@ -128,8 +149,9 @@ impl<F: Fetch> Api<F> {
 
     /// `BatchGetSecretValue`'s answer: one id's failure is its entry in
     /// `Errors`, not the request's; only a shut-down cache fails it whole.
-    async fn secrets(&self, ids: &[String]) -> Result<Response<Full<Bytes>>, ApiError> {
-        let outcomes = self.cache.get_secrets(ids).await;
+    async fn secrets(&self, ids: &[String], role: Role) -> Result<Response<Full<Bytes>>, ApiError> {
+        self.admit(role.as_deref())?;
+        let outcomes = self.cache.get_secrets_as(ids, role).await;
         if let Some(Err(e)) = outcomes.iter().find(|o| is_closed(o)) {
             return Err(e.clone().into());
         }
@@ -149,8 +171,13 @@ impl<F: Fetch> Api<F> {
         &self,
         names: &[String],
         with_decryption: bool,
+        role: Role,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
-        let outcomes = self.cache.get_parameters(names, with_decryption).await;
+        self.admit(role.as_deref())?;
+        let outcomes = self
+            .cache
+            .get_parameters_as(names, with_decryption, role)
+            .await;
         let mut found = Vec::with_capacity(names.len());
         let mut invalid = Vec::new();
         for (name, outcome) in names.iter().zip(&outcomes) {

@@ -34,6 +34,12 @@ pub struct Config {
     pub prefetch_parameters: Vec<String>,
     /// Bounds of one parameter tree (`get-by-path`).
     pub trees: TreeLimits,
+    /// Most roles read as (`roleArn`) at once; the least recently used
+    /// goes past it.
+    pub max_roles: usize,
+    /// The role ARN patterns `roleArn` may name (`*` in the role name);
+    /// empty: any role the function may assume.
+    pub allowed_roles: Vec<String>,
     /// The token callers must present.
     pub token: Token,
 }
@@ -78,6 +84,8 @@ pub mod vars {
     pub const MAX_CLIENT_CONNECTIONS: &str = "SIDEKEY_MAX_CLIENT_CONNECTIONS";
     pub const TREE_MAX_PARAMETERS: &str = "SIDEKEY_TREE_MAX_PARAMETERS";
     pub const TREE_MAX_BYTES: &str = "SIDEKEY_TREE_MAX_BYTES";
+    pub const MAX_ROLES: &str = "SIDEKEY_MAX_ROLES";
+    pub const ALLOWED_ROLE_ARNS: &str = "SIDEKEY_ALLOWED_ROLE_ARNS";
     pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const CONTAINER_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 }
@@ -224,6 +232,16 @@ impl Config {
                 1024..=MAX_TREE_BYTES,
             )? as usize,
         };
+        let max_roles = env.number(vars::MAX_ROLES, 20, 1..=1000)? as usize;
+        let mut allowed_roles: Vec<String> = Vec::new();
+        let raw = env.raw(vars::ALLOWED_ROLE_ARNS).unwrap_or_default();
+        for pattern in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            sidekey_aws::roles::check_pattern(pattern).map_err(|reason| ConfigError {
+                variable: vars::ALLOWED_ROLE_ARNS,
+                reason: format!("{pattern:?}: {reason}"),
+            })?;
+            allowed_roles.push(pattern.to_owned());
+        }
         let token = env
             .raw(vars::SESSION_TOKEN)
             .or_else(|| env.raw(vars::CONTAINER_TOKEN))
@@ -266,6 +284,8 @@ impl Config {
             prefetch,
             prefetch_parameters,
             trees,
+            max_roles,
+            allowed_roles,
             token,
         })
     }
@@ -302,6 +322,7 @@ mod tests {
         assert_eq!(c.trees.max_parameters, 500);
         assert_eq!(c.trees.max_bytes, 1024 * 1024);
         assert_eq!(c.cache.max_stale, None, "no cap on serving stale");
+        assert_eq!((c.max_roles, c.allowed_roles.len()), (20, 0));
     }
 
     #[test]
@@ -352,6 +373,9 @@ mod tests {
             (vars::MAX_CONNECTIONS, "0"),
             (vars::TREE_MAX_PARAMETERS, "0"),
             (vars::TREE_MAX_BYTES, "100"),
+            (vars::MAX_ROLES, "0"),
+            (vars::ALLOWED_ROLE_ARNS, "arn:aws:iam::1:role/x"),
+            (vars::ALLOWED_ROLE_ARNS, "reader-*"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -33,6 +33,10 @@ pub enum ApiError {
     /// Over the client connection limit.
     #[error("too many connections")]
     TooManyConnections,
+    /// A `roleArn` the allowlist refuses (a malformed one is a
+    /// `BadRequest` already).
+    #[error("{0}")]
+    Role(sidekey_aws::roles::RoleRefusal),
     /// The cache or the service said no.
     #[error("{0}")]
     Upstream(#[from] sidekey_cache::Error),
@@ -47,6 +51,8 @@ impl ApiError {
             ApiError::UnknownPath => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Role(sidekey_aws::roles::RoleRefusal::NotAllowed) => StatusCode::FORBIDDEN,
+            ApiError::Role(_) => StatusCode::BAD_REQUEST,
             // The service's client errors keep the status AWS answered
             // them with (400) and AWS's `__type`, as AWS's own
             // implementation of this API passes them on.
@@ -72,6 +78,8 @@ impl ApiError {
             ApiError::UnknownPath => "UnknownPath",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::TooManyConnections => "TooManyConnections",
+            ApiError::Role(sidekey_aws::roles::RoleRefusal::NotAllowed) => "RoleNotAllowed",
+            ApiError::Role(_) => "BadRequest",
             ApiError::Upstream(e) => e.code(),
         }
     }

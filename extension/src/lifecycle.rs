@@ -103,6 +103,8 @@ pub async fn run(config: Config) -> Result<(), Error> {
 /// Phase 1 and 3: the listener bound, the cache built, the server running.
 struct Serving<F: Fetch> {
     cache: SecretCache<F>,
+    /// Holds the roles' credentials, wiped with the cache.
+    aws: Arc<AwsClient>,
     stop: watch::Sender<Option<Duration>>,
     server: Option<JoinHandle<()>>,
 }
@@ -117,11 +119,10 @@ impl Serving<Upstream> {
         // (AWS_ENDPOINT_URL_SECRETS_MANAGER...): sidekey's own calls pass
         // over an endpoint variable that names it.
         let timeouts = config.timeouts();
-        let aws = Arc::new(AwsClient::from_env(
-            timeouts.connect(),
-            config.max_connections,
-            Some(addr),
-        )?);
+        let aws = Arc::new(
+            AwsClient::from_env(timeouts.connect(), config.max_connections, Some(addr))?
+                .with_roles(config.max_roles, config.allowed_roles.clone()),
+        );
         let fetcher = upstream(&aws, config, addr)?.with_tree_limits(config.trees);
         let cache = SecretCache::new(fetcher, config.cache.clone());
         // Under SnapStart the environment may be restored from a snapshot
@@ -137,7 +138,7 @@ impl Serving<Upstream> {
             tracing::debug!(started, "parameter prefetch started");
         }
 
-        let sdk = Sdk::new(aws, timeouts.secrets_manager, timeouts.ssm);
+        let sdk = Sdk::new(Arc::clone(&aws), timeouts.secrets_manager, timeouts.ssm);
         let api = Arc::new(Api::new(cache.clone(), config.token.clone(), sdk));
         let (stop, mut stop_rx) = watch::channel(None::<Duration>);
         let stopped = async move {
@@ -155,6 +156,7 @@ impl Serving<Upstream> {
         tracing::info!(%addr, "listening");
         Ok(Self {
             cache,
+            aws,
             stop,
             server: Some(server),
         })
@@ -170,14 +172,16 @@ impl<F: Fetch> Serving<F> {
             let _ = server.await;
         }
         self.cache.close();
-        tracing::info!("stopped; cache wiped");
+        self.aws.roles().clear();
+        tracing::info!("stopped; cache and role credentials wiped");
     }
 }
 
 impl<F: Fetch> Drop for Serving<F> {
-    /// Whatever ends this phase, no value outlives it.
+    /// Whatever ends this phase, no value (nor role credential) outlives it.
     fn drop(&mut self) {
         self.cache.close();
+        self.aws.roles().clear();
     }
 }
 

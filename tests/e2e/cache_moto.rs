@@ -121,6 +121,7 @@ async fn version_id_and_stage_reads<F: Upstream>() {
             id: "rotating".into(),
             version_id: version_id.map(Into::into),
             version_stage: stage.map(Into::into),
+            role: None,
         })
     };
     let text = |v: Arc<sidekey_cache::Cached>| v.text().unwrap().to_string();

@@ -1,5 +1,6 @@
 //! sidekey's end-to-end suite: one binary, one module per component.
 
+mod anchors;
 mod batch;
 mod cache_moto;
 mod demo;

@@ -294,12 +294,19 @@ async fn handle(
     if let Some(key) = key {
         state.access_keys.lock().unwrap().insert(key);
     }
+    // An AWS JSON call names its operation in `X-Amz-Target`; a
+    // query-protocol form (STS, sidekey's `AssumeRole`) counts as "STS".
+    let form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     let op = req
         .headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.rsplit('.').next())
-        .unwrap_or("unknown")
+        .unwrap_or(if form { "STS" } else { "unknown" })
         .to_owned();
     let op_fault = state.op_faults.lock().unwrap().get(&op).copied();
     *state.calls.lock().unwrap().entry(op).or_default() += 1;

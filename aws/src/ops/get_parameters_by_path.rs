@@ -121,6 +121,7 @@ impl Request {
             path: self.path.clone(),
             recursive: self.recursive,
             with_decryption: self.with_decryption,
+            role: None,
         };
         Some((tree, start))
     }
@@ -285,6 +286,7 @@ mod tests {
             path: "/a/".into(),
             recursive: true,
             with_decryption: false,
+            role: None,
         };
         let body = serde_json::to_string(&Input::page(&req, Some("t2"))).unwrap();
         assert_eq!(

@@ -73,6 +73,7 @@ impl Request {
             id: self.secret_id,
             version_id: self.version_id,
             version_stage: self.version_stage,
+            role: None,
         }
     }
 }

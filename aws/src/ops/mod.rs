@@ -6,6 +6,7 @@
 //! Nothing here performs I/O: the fetcher ([`crate::fetcher`], feature
 //! `client`) sends what these build and hands back what they read.
 
+pub mod assume_role;
 pub mod batch_get_secret_value;
 pub mod get_parameter;
 pub mod get_parameters;
@@ -19,6 +20,9 @@ pub enum Service {
     SecretsManager,
     /// AWS Systems Manager, for Parameter Store (AWS JSON 1.1).
     Ssm,
+    /// AWS Security Token Service, for `AssumeRole` (the query protocol:
+    /// a form in, XML out).
+    Sts,
 }
 
 impl Service {
@@ -38,14 +42,17 @@ impl Service {
         match self {
             Service::SecretsManager => "secretsmanager",
             Service::Ssm => "ssm",
+            Service::Sts => "sts",
         }
     }
 
-    /// The `X-Amz-Target` prefix of its operations.
+    /// The `X-Amz-Target` prefix of its operations (STS has none: its
+    /// operation is a form field).
     pub fn target_prefix(self) -> &'static str {
         match self {
             Service::SecretsManager => "secretsmanager",
             Service::Ssm => "AmazonSSM",
+            Service::Sts => "",
         }
     }
 

@@ -27,6 +27,7 @@ use tokio::time::Instant as Deadline;
 use super::flight::{Flight, PendingFlights};
 use super::{closed, Mode, Plan, SecretCache, State};
 use crate::clock::Clock;
+use crate::key::Role;
 use crate::metrics::Counters;
 use crate::{Cached, Error, ErrorKind, Fetch, Key, Kind};
 
@@ -45,8 +46,12 @@ impl Group {
     /// version of a secret (`BatchGetSecretValue` reads no other) and the
     /// latest version of a parameter (`GetParameters` takes names; a
     /// selector read stays out of batches, so answers are never matched
-    /// across versions).
+    /// across versions), read as the function itself (a role's reads go
+    /// one by one: rare, and each role its own credentials).
     pub fn of(key: &Key) -> Option<Group> {
+        if key.role().is_some() {
+            return None;
+        }
         match key {
             Key::Secret(r) if r.version_id.is_none() && r.version_stage.is_none() => {
                 Some(Group::Secrets)
@@ -64,14 +69,6 @@ impl Group {
         match self {
             Group::Secrets => Kind::Secret,
             Group::Parameters { .. } => Kind::Parameter,
-        }
-    }
-
-    /// The key of `id` in this group.
-    pub fn key(self, id: &str) -> Key {
-        match self {
-            Group::Secrets => Key::secret(id),
-            Group::Parameters { with_decryption } => Key::parameter(id, with_decryption),
         }
     }
 }
@@ -99,7 +96,21 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// with `BatchGetSecretValue`. One id's failure is that id's outcome,
     /// never the others'.
     pub async fn get_secrets(&self, ids: &[String]) -> Vec<Result<Arc<Cached>, Error>> {
-        self.read_group(ids, Group::Secrets).await
+        self.get_secrets_as(ids, None).await
+    }
+
+    /// [`SecretCache::get_secrets`] read as `role` (one by one, each its
+    /// own entry of that role).
+    pub async fn get_secrets_as(
+        &self,
+        ids: &[String],
+        role: Role,
+    ) -> Vec<Result<Arc<Cached>, Error>> {
+        let keys = ids
+            .iter()
+            .map(|id| Key::secret(id.as_str()).with_role(role.clone()))
+            .collect();
+        self.read_group(keys, Kind::Secret).await
     }
 
     /// The latest versions of parameters `names`, in order, as
@@ -110,14 +121,27 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         names: &[String],
         with_decryption: bool,
     ) -> Vec<Result<Arc<Cached>, Error>> {
-        self.read_group(names, Group::Parameters { with_decryption })
-            .await
+        self.get_parameters_as(names, with_decryption, None).await
     }
 
-    async fn read_group(&self, ids: &[String], group: Group) -> Vec<Result<Arc<Cached>, Error>> {
+    /// [`SecretCache::get_parameters`] read as `role` (one by one).
+    pub async fn get_parameters_as(
+        &self,
+        names: &[String],
+        with_decryption: bool,
+        role: Role,
+    ) -> Vec<Result<Arc<Cached>, Error>> {
+        let keys = names
+            .iter()
+            .map(|name| Key::parameter(name.as_str(), with_decryption).with_role(role.clone()))
+            .collect();
+        self.read_group(keys, Kind::Parameter).await
+    }
+
+    /// Read `keys` (all of `kind`): the cold misses a batch call can read
+    /// go in one batch, the others one by one.
+    async fn read_group(&self, keys: Vec<Key>, kind: Kind) -> Vec<Result<Arc<Cached>, Error>> {
         let inner = &self.inner;
-        let kind = group.kind();
-        let keys: Vec<Key> = ids.iter().map(|id| group.key(id)).collect();
         if !inner.config.caching_enabled(kind) {
             // Nothing is kept: each read goes upstream as a single read would.
             let mut out = Vec::with_capacity(keys.len());
@@ -155,9 +179,22 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 singles_until: Some(deadline),
                 refresh: false,
             };
-            let flights = self.spawn_batch(&mut state, group, cold.clone(), deadline, plan);
-            for (key, flight) in cold.iter().zip(flights) {
-                let i = keys.iter().position(|k| k == key).unwrap_or_default();
+            // Keys no batch call reads are read one by one.
+            let (batched, single): (Vec<Key>, Vec<Key>) =
+                cold.into_iter().partition(|k| Group::of(k).is_some());
+            let mut flights: Vec<(Key, Flight)> = single
+                .into_iter()
+                .map(|key| {
+                    let flight = self.start_flight(&mut state, &key);
+                    (key, flight)
+                })
+                .collect();
+            if let Some(group) = batched.first().and_then(Group::of) {
+                let started = self.spawn_batch(&mut state, group, batched.clone(), deadline, plan);
+                flights.extend(batched.into_iter().zip(started));
+            }
+            for (key, flight) in flights {
+                let i = keys.iter().position(|k| *k == key).unwrap_or_default();
                 plans[i] = Some(Plan::Wait {
                     flight,
                     stale: None,

@@ -528,6 +528,7 @@ async fn a_value_outliving_its_page_is_repacked_at_refresh_due() {
         id: "pinned".into(),
         version_id: Some("v1".into()),
         version_stage: None,
+        role: None,
     });
     cache.get(&pinned).await.unwrap();
     let others: Vec<Key> = (0..40).map(|i| Key::secret(format!("o{i}"))).collect();

@@ -8,6 +8,9 @@ use crate::error::ApiError;
 
 /// `/secretsmanager/batch`'s query: up to 20 distinct ids, current versions.
 pub(super) fn get(query: &str) -> Result<Route, ApiError> {
-    let params = Params::parse(query, &["secretIds"])?;
-    Ok(Route::Secrets(params.list("secretIds", MAX_IDS)?))
+    let params = Params::parse(query, &["secretIds", "roleArn"])?;
+    Ok(Route::Secrets {
+        ids: params.list("secretIds", MAX_IDS)?,
+        role: params.role()?,
+    })
 }

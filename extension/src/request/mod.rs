@@ -7,6 +7,7 @@
 //! [`query`] decodes.
 
 use http::{HeaderMap, HeaderName, Method, Uri};
+use sidekey_cache::key::Role;
 use sidekey_cache::Key;
 
 use crate::auth::{self, Token};
@@ -28,7 +29,12 @@ pub(crate) enum Route {
     /// A secret, parameter or parameter tree read.
     Read(Read),
     /// `GET /secretsmanager/batch`: current secrets, distinct, in order.
-    Secrets(Vec<String>),
+    Secrets {
+        /// The ids.
+        ids: Vec<String>,
+        /// `roleArn`.
+        role: Role,
+    },
     /// `GET /systemsmanager/parameters/get?names=`: latest parameters,
     /// distinct, in order.
     Parameters {
@@ -36,6 +42,8 @@ pub(crate) enum Route {
         names: Vec<String>,
         /// `withDecryption=true`.
         with_decryption: bool,
+        /// `roleArn`.
+        role: Role,
     },
 }
 

@@ -20,6 +20,7 @@ pub(super) fn get(query: &str) -> Result<Route, ApiError> {
             "label",
             "withDecryption",
             "refreshNow",
+            "roleArn",
         ],
     )?;
     if params.get("names").is_none() {
@@ -34,6 +35,7 @@ pub(super) fn get(query: &str) -> Result<Route, ApiError> {
     Ok(Route::Parameters {
         names: params.list("names", MAX_NAMES)?,
         with_decryption: params.flag("withDecryption")?,
+        role: params.role()?,
     })
 }
 
@@ -58,6 +60,7 @@ fn one(params: &Params<'_>) -> Result<Read, ApiError> {
             version,
             label,
             with_decryption: params.flag("withDecryption")?,
+            role: params.role()?,
         }),
         refresh_now: params.flag("refreshNow")?,
         field: None,

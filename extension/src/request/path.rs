@@ -11,7 +11,13 @@ use crate::ids;
 pub(super) fn get(query: &str) -> Result<Read, ApiError> {
     let params = Params::parse(
         query,
-        &["path", "recursive", "withDecryption", "refreshNow"],
+        &[
+            "path",
+            "recursive",
+            "withDecryption",
+            "refreshNow",
+            "roleArn",
+        ],
     )?;
     let path = params.required("path")?;
     ids::check(&path).map_err(|e| bad(format!("path: {e}")))?;
@@ -23,6 +29,7 @@ pub(super) fn get(query: &str) -> Result<Read, ApiError> {
             path: path.into_owned(),
             recursive: params.flag("recursive")?,
             with_decryption: params.flag("withDecryption")?,
+            role: params.role()?,
         }),
         refresh_now: params.flag("refreshNow")?,
         field: None,

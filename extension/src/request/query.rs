@@ -5,6 +5,10 @@
 //! contain spaces. Each parameter may appear once.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+use sidekey_aws::roles::check_arn;
+use sidekey_cache::key::Role;
 
 use crate::error::ApiError;
 use crate::ids;
@@ -42,7 +46,7 @@ pub(super) fn decode(raw: &str) -> Result<Cow<'_, str>, String> {
 }
 
 /// Most parameter names an endpoint takes.
-const MAX_PARAMS: usize = 6;
+const MAX_PARAMS: usize = 8;
 
 /// Decoded query parameters, each name at most once, kept by the name's
 /// place in the endpoint's list: parsing a query allocates nothing unless a
@@ -130,6 +134,18 @@ impl<'a> Params<'a> {
             list.push(id.to_owned());
         }
         Ok(list)
+    }
+
+    /// `roleArn`, if given: an IAM role ARN (checked here for its shape,
+    /// against the allowlist when it is used).
+    pub(super) fn role(&self) -> Result<Role, ApiError> {
+        match self.get("roleArn") {
+            None => Ok(None),
+            Some(arn) => {
+                check_arn(&arn).map_err(|e| bad(format!("roleArn: {e}")))?;
+                Ok(Some(Arc::from(arn.as_ref())))
+            }
+        }
     }
 
     /// A boolean flag: `true`/`false` (any case) or `1`/`0`; absent is false.

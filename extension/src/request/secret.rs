@@ -11,7 +11,14 @@ use crate::ids;
 pub(super) fn get(query: &str) -> Result<Read, ApiError> {
     let params = Params::parse(
         query,
-        &["secretId", "versionId", "versionStage", "refreshNow", "key"],
+        &[
+            "secretId",
+            "versionId",
+            "versionStage",
+            "refreshNow",
+            "key",
+            "roleArn",
+        ],
     )?;
     let id = params.required("secretId")?;
     read(id.into_owned(), &params)
@@ -19,7 +26,10 @@ pub(super) fn get(query: &str) -> Result<Read, ApiError> {
 
 /// `/v1/ID`: the id is the rest of the path, percent-decoded.
 pub(super) fn v1(raw_id: &str, query: &str) -> Result<Read, ApiError> {
-    let params = Params::parse(query, &["versionId", "versionStage", "refreshNow", "key"])?;
+    let params = Params::parse(
+        query,
+        &["versionId", "versionStage", "refreshNow", "key", "roleArn"],
+    )?;
     let id = decode(raw_id).map_err(|e| bad(format!("path: {e}")))?;
     read(id.into_owned(), &params)
 }
@@ -31,6 +41,7 @@ fn read(id: String, params: &Params<'_>) -> Result<Read, ApiError> {
             id,
             version_id: params.id("versionId")?,
             version_stage: params.id("versionStage")?,
+            role: params.role()?,
         }),
         refresh_now: params.flag("refreshNow")?,
         field: params.id("key")?,

@@ -44,6 +44,7 @@ fn secretsmanager_get() {
             id: "app/api/key".into(),
             version_id: None,
             version_stage: Some("AWSPREVIOUS".into()),
+            role: None,
         })
     );
     assert!(r.refresh_now);
@@ -81,6 +82,7 @@ fn parameters_get() {
             version: Some(3),
             label: None,
             with_decryption: true,
+            role: None,
         })
     );
     assert!(!read("/systemsmanager/parameters/get?name=x").refresh_now);
@@ -225,11 +227,14 @@ fn secrets_batch() {
     .unwrap();
     assert_eq!(
         r,
-        Route::Secrets(vec![
-            "app/db".into(),
-            "b+c".into(),
-            "arn:aws:secretsmanager:us-east-1:1:secret:x".into()
-        ])
+        Route::Secrets {
+            ids: vec![
+                "app/db".into(),
+                "b+c".into(),
+                "arn:aws:secretsmanager:us-east-1:1:secret:x".into()
+            ],
+            role: None
+        }
     );
     let twenty: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
     let r = get(&format!(
@@ -237,7 +242,34 @@ fn secrets_batch() {
         twenty.join(",")
     ))
     .unwrap();
-    assert_eq!(r, Route::Secrets(twenty));
+    assert_eq!(
+        r,
+        Route::Secrets {
+            ids: twenty,
+            role: None
+        }
+    );
+    let r = get("/secretsmanager/batch?secretIds=a&roleArn=arn:aws:iam::123456789012:role/reader")
+        .unwrap();
+    assert!(
+        matches!(r, Route::Secrets { role: Some(ref arn), .. } if &**arn == "arn:aws:iam::123456789012:role/reader")
+    );
+}
+
+#[test]
+fn role_arns_are_read_and_checked_on_every_read() {
+    let role = "arn:aws:iam::123456789012:role/app/reader";
+    for path in [
+        format!("/secretsmanager/get?secretId=a&roleArn={role}"),
+        format!("/v1/a?roleArn={role}"),
+        format!("/systemsmanager/parameters/get?name=/a&roleArn={role}"),
+        format!("/systemsmanager/parameters/get-by-path?path=/a/&roleArn={role}"),
+    ] {
+        assert_eq!(read(&path).key.role(), Some(role), "{path}");
+    }
+    let e = get("/secretsmanager/get?secretId=a&roleArn=arn:aws:iam::1:user/bob").unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().starts_with("roleArn: "), "{e}");
 }
 
 #[test]
@@ -247,7 +279,8 @@ fn parameters_by_names() {
         r,
         Route::Parameters {
             names: vec!["/a".into(), "/b".into()],
-            with_decryption: true
+            with_decryption: true,
+            role: None
         }
     );
     let r = get("/systemsmanager/parameters/get?names=a").unwrap();
@@ -269,6 +302,7 @@ fn parameters_by_path() {
             path: "/app/prod/".into(),
             recursive: true,
             with_decryption: true,
+            role: None,
         })
     );
     assert!(!r.refresh_now && r.field.is_none());
@@ -279,6 +313,7 @@ fn parameters_by_path() {
             path: "/".into(),
             recursive: false,
             with_decryption: false,
+            role: None,
         })
     );
     assert!(r.refresh_now);

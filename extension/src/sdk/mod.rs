@@ -56,6 +56,11 @@ pub(crate) struct Sdk {
 }
 
 impl Sdk {
+    /// The client it verifies callers against and passes requests through.
+    pub(crate) fn aws(&self) -> &AwsClient {
+        &self.aws
+    }
+
     /// The endpoint over `aws`, passing through within each service's
     /// read deadline.
     pub(crate) fn new(
@@ -181,8 +186,8 @@ impl<F: Fetch> Api<F> {
     ) -> Result<Response<Full<Bytes>>, SdkError> {
         let sdk = &self.sdk;
         let deadline = match service {
-            Service::SecretsManager => sdk.secrets_deadline,
             Service::Ssm => sdk.ssm_deadline,
+            Service::SecretsManager | Service::Sts => sdk.secrets_deadline,
         };
         let answer = sdk
             .aws

@@ -268,6 +268,7 @@ async fn pinned_versions_are_never_refreshed_ahead() {
         id: "k".into(),
         version_id: Some("v-2".into()),
         version_stage: None,
+        role: None,
     });
     assert!(k.is_pinned() && !Key::secret("k").is_pinned());
     cache.get(&k).await.unwrap();

