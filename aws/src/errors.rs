@@ -57,6 +57,7 @@ const TABLES: &[&[(&str, ErrorKind)]] = &[
     COMMON,
     ops::get_secret_value::ERRORS,
     ops::batch_get_secret_value::ERRORS,
+    ops::describe_secret::ERRORS,
     ops::get_parameter::ERRORS,
     ops::get_parameters::ERRORS,
     ops::get_parameters_by_path::ERRORS,

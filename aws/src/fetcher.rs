@@ -40,7 +40,7 @@ use crate::client::AwsClient;
 use crate::env::{Endpoint, SetupError, Timeouts};
 use crate::errors;
 use crate::ops::{
-    batch_get_secret_value, get_parameter, get_parameters, get_parameters_by_path,
+    batch_get_secret_value, describe_secret, get_parameter, get_parameters, get_parameters_by_path,
     get_secret_value, Operation, Service,
 };
 
@@ -74,6 +74,11 @@ pub struct SigV4Fetcher {
     secrets: Calls,
     ssm: Calls,
     trees: TreeLimits,
+    /// The roles (`None`: the function's own) `DescribeSecret` was denied
+    /// to: their version checks read the value instead, without asking
+    /// again (the SAM policy `AWSSecretsManagerGetSecretValuePolicy` grants
+    /// `GetSecretValue` only).
+    describe_denied: std::sync::Mutex<Vec<Option<String>>>,
 }
 
 impl std::fmt::Debug for SigV4Fetcher {
@@ -112,7 +117,14 @@ impl SigV4Fetcher {
             ssm: calls(Service::Ssm, timeouts.ssm),
             aws,
             trees: TreeLimits::default(),
+            describe_denied: Default::default(),
         }
+    }
+
+    fn denied(&self) -> std::sync::MutexGuard<'_, Vec<Option<String>>> {
+        self.describe_denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The client it reads through.
@@ -347,6 +359,40 @@ impl Fetch for SigV4Fetcher {
         match kind {
             Kind::Secret => batch_get_secret_value::MAX_IDS,
             Kind::Parameter => get_parameters::MAX_NAMES,
+        }
+    }
+
+    /// `DescribeSecret`, once (its version check is worth one call, not
+    /// retries), and the version holding the key's stage compared. A role
+    /// that may not describe reads the value from then on.
+    async fn revalidate(&self, key: &Key, version_id: &str) -> Result<bool, Error> {
+        let Key::Secret(req) = key else {
+            return Ok(false);
+        };
+        let role = req.role.as_deref().map(str::to_owned);
+        if req.version_id.is_some() || self.denied().contains(&role) {
+            return Ok(false);
+        }
+        let input = describe_secret::Input::new(&req.id);
+        let op = (describe_secret::OPERATION, req.role.as_deref());
+        match self
+            .call(&self.secrets, op, &input, false, no_rewrite)
+            .await
+        {
+            Ok(body) => {
+                let stage = req.version_stage.as_deref().unwrap_or("AWSCURRENT");
+                let current = describe_secret::version_at(&body, stage)?;
+                Ok(current.as_deref() == Some(version_id))
+            }
+            Err(e) if e.kind() == ErrorKind::AccessDenied => {
+                tracing::info!(
+                    error = %e,
+                    "DescribeSecret is not allowed: version checks read the value instead"
+                );
+                self.denied().push(role);
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -593,7 +593,10 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 .entries
                 .peek(&key)
                 .is_some_and(|s| s.failure.is_some());
-            let group = Group::of(&key).filter(|g| !(failing && *g == Group::Secrets));
+            // With the version check on, a secret is checked on its own
+            // (`DescribeSecret`), not read in a batch.
+            let alone = inner.config.version_check || failing;
+            let group = Group::of(&key).filter(|g| !(alone && *g == Group::Secrets));
             match group {
                 Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
                     Some((_, keys)) => keys.push(key),

@@ -73,6 +73,14 @@ pub struct CacheConfig {
     /// environment adds to an account-wide quota; time spent waiting for a
     /// slot counts against the read's deadline. Zero is taken as one.
     pub max_upstream: usize,
+    /// After a secret's TTL, ask whether its version changed
+    /// ([`Fetch::revalidate`](crate::Fetch::revalidate), `DescribeSecret`)
+    /// before reading it again; keep it another TTL if not. It spares
+    /// `GetSecretValue`'s quota, the KMS `Decrypt` behind each read of a
+    /// secret under a customer-managed key, and bytes; it costs a second
+    /// call when the version did change. Secrets are then refreshed one by
+    /// one (each its own check), not in batches.
+    pub version_check: bool,
     /// A prefetch of at most this many secrets reads them one by one
     /// (`GetSecretValue`); longer lists go 20 per `BatchGetSecretValue`.
     /// Cold starts come in surges, and per secret `GetSecretValue`'s quota
@@ -102,6 +110,7 @@ impl Default for CacheConfig {
             stale_wait: Duration::from_millis(250),
             max_upstream: 3,
             prefetch_singles_up_to: 20,
+            version_check: false,
         }
     }
 }

@@ -28,6 +28,20 @@ pub trait Fetch: Send + Sync + 'static {
         1
     }
 
+    /// Whether `version_id`, the version the cache holds for `key`, is still
+    /// the one a read of `key` would answer, found without reading the
+    /// value (`DescribeSecret`): `Ok(true)` to keep it for another TTL,
+    /// `Ok(false)` to read it (it changed, or this cannot tell). The
+    /// default cannot tell.
+    fn revalidate(
+        &self,
+        key: &Key,
+        version_id: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = (key, version_id);
+        async { Ok(false) }
+    }
+
     /// Read the current versions of up to [`Fetch::batch_limit`] secrets
     /// in one call (`BatchGetSecretValue`). Returns an outcome per
     /// requested id it could attribute; ids missing from the answer are

@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub upstream_calls: AtomicU64,
     pub upstream_errors: AtomicU64,
     pub evictions: AtomicU64,
+    pub version_checks: AtomicU64,
+    pub unchanged: AtomicU64,
 }
 
 impl Counters {
@@ -40,6 +42,11 @@ pub struct Metrics {
     pub upstream_errors: u64,
     /// Values dropped to stay within the entry or byte bound.
     pub evictions: u64,
+    /// Version checks made after a TTL (`DescribeSecret`).
+    pub version_checks: u64,
+    /// Of those, how many found the held version still current (kept for
+    /// another TTL, no read).
+    pub unchanged: u64,
     /// Entries held now.
     pub entries: u64,
     /// Bytes held now (values, bodies and keys).
@@ -57,6 +64,8 @@ impl Counters {
             upstream_calls: self.upstream_calls.load(Relaxed),
             upstream_errors: self.upstream_errors.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
+            version_checks: self.version_checks.load(Relaxed),
+            unchanged: self.unchanged.load(Relaxed),
             entries: entries as u64,
             bytes: bytes as u64,
         }

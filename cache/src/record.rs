@@ -300,6 +300,22 @@ impl Cached {
         names.map_or((None, None), |n| (n.name, n.arn))
     }
 
+    /// A secret's `VersionId`, as its body holds it.
+    pub fn version_id(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(rename = "VersionId")]
+            version_id: Option<String>,
+        }
+        match self.shape {
+            Shape::Secret => serde_json::from_slice::<Version>(&self.body.bytes)
+                .ok()
+                .and_then(|v| v.version_id)
+                .filter(|v| !v.is_empty()),
+            _ => None,
+        }
+    }
+
     /// A parameter's `Parameter` object alone, as `GetParameters` lists it:
     /// the cached `GetParameter` body without its envelope, borrowed (no
     /// copy). `None` for anything but a single parameter.

@@ -85,6 +85,7 @@ pub mod vars {
     pub const TREE_MAX_PARAMETERS: &str = "SIDEKEY_TREE_MAX_PARAMETERS";
     pub const TREE_MAX_BYTES: &str = "SIDEKEY_TREE_MAX_BYTES";
     pub const MAX_ROLES: &str = "SIDEKEY_MAX_ROLES";
+    pub const VERSION_CHECK: &str = "SIDEKEY_VERSION_CHECK";
     pub const ALLOWED_ROLE_ARNS: &str = "SIDEKEY_ALLOWED_ROLE_ARNS";
     pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const CONTAINER_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
@@ -233,6 +234,17 @@ impl Config {
             )? as usize,
         };
         let max_roles = env.number(vars::MAX_ROLES, 20, 1..=1000)? as usize;
+        let version_check = match env.raw(vars::VERSION_CHECK).map(|v| v.to_ascii_lowercase()) {
+            None => defaults.version_check,
+            Some(v) if v == "describe" => true,
+            Some(v) if v == "off" => false,
+            Some(v) => {
+                return Err(ConfigError {
+                    variable: vars::VERSION_CHECK,
+                    reason: format!("{v:?} is not describe or off"),
+                })
+            }
+        };
         let mut allowed_roles: Vec<String> = Vec::new();
         let raw = env.raw(vars::ALLOWED_ROLE_ARNS).unwrap_or_default();
         for pattern in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -276,6 +288,7 @@ impl Config {
                 secret_deadline: deadline(sm_timeout),
                 parameter_deadline: deadline(ssm_timeout),
                 max_upstream: max_connections,
+                version_check,
                 ..defaults
             },
             max_connections,
@@ -374,6 +387,7 @@ mod tests {
             (vars::TREE_MAX_PARAMETERS, "0"),
             (vars::TREE_MAX_BYTES, "100"),
             (vars::MAX_ROLES, "0"),
+            (vars::VERSION_CHECK, "sometimes"),
             (vars::ALLOWED_ROLE_ARNS, "arn:aws:iam::1:role/x"),
             (vars::ALLOWED_ROLE_ARNS, "reader-*"),
         ] {

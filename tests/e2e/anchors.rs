@@ -127,3 +127,60 @@ async fn the_allowlist_refuses_other_roles_before_any_call() {
     assert_eq!(refused.json()["__type"], "RoleNotAllowed");
     assert_eq!(proxy.calls("STS"), 1, "only the allowed role was assumed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_ttl_a_version_check_reads_the_value_only_if_it_changed() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, "checked/key", "checked-v1").await;
+    let lambda = Lambda::start(Options::extension(
+        proxy.url(),
+        &[
+            ("SECRETS_MANAGER_TTL", "2"),
+            ("SIDEKEY_VERSION_CHECK", "describe"),
+        ],
+    ))
+    .await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let address = format!("{url}/v1/checked/key");
+    let read = || get(&address, token);
+    assert_eq!(read().await.json()["SecretString"], "checked-v1");
+    assert_eq!(proxy.calls("GetSecretValue"), 1);
+    // Past the TTL, nothing changed: 1 DescribeSecret, 0 GetSecretValue.
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(read().await.json()["SecretString"], "checked-v1");
+    assert_eq!(
+        (proxy.calls("DescribeSecret"), proxy.calls("GetSecretValue")),
+        (1, 1)
+    );
+    // Rotated: past the TTL, 1 DescribeSecret + 1 GetSecretValue.
+    aws::put_secret(&sm, "checked/key", "checked-v2").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(read().await.json()["SecretString"], "checked-v2");
+    assert_eq!(
+        (proxy.calls("DescribeSecret"), proxy.calls("GetSecretValue")),
+        (2, 2)
+    );
+    let m = get(&format!("{url}/metrics"), token).await.json();
+    assert_eq!(
+        (m["version_checks"].as_u64(), m["unchanged"].as_u64()),
+        (Some(2), Some(1)),
+        "{m}"
+    );
+    // A role that may not describe reads the value instead, for good.
+    proxy.set_operation_fault(
+        "DescribeSecret",
+        Fault::Answer(400, r#"{"__type":"AccessDeniedException","message":"not authorized to perform secretsmanager:DescribeSecret"}"#),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(read().await.json()["SecretString"], "checked-v2");
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(read().await.json()["SecretString"], "checked-v2");
+    assert_eq!(
+        proxy.calls("DescribeSecret"),
+        3,
+        "denied once, not asked again"
+    );
+    assert_eq!(proxy.calls("GetSecretValue"), 4);
+}

@@ -8,6 +8,7 @@
 
 pub mod assume_role;
 pub mod batch_get_secret_value;
+pub mod describe_secret;
 pub mod get_parameter;
 pub mod get_parameters;
 pub mod get_parameters_by_path;

@@ -104,10 +104,15 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 return;
             };
             let inner = &guard.cache.inner;
-            let result = inner
-                .call(key.kind(), deadline, inner.fetcher.fetch(&key))
-                .await;
-            let value = result.map(|record: Record| Arc::new(Cached::from_record(record)));
+            let value = match guard.cache.still_current(&key, deadline).await {
+                // Unchanged: the same value, for another TTL.
+                Ok(Some(held)) => Ok(held),
+                Ok(None) => inner
+                    .call(key.kind(), deadline, inner.fetcher.fetch(&key))
+                    .await
+                    .map(|record: Record| Arc::new(Cached::from_record(record))),
+                Err(e) => Err(e),
+            };
             let now = inner.clock.now();
             let outcome = inner.land(&mut inner.lock(), &key, id, value, now);
             guard.key = None;
@@ -118,6 +123,42 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             f.deadline = deadline;
             f.task = Some(task.abort_handle());
         }
+    }
+}
+
+impl<F: Fetch, C: Clock> SecretCache<F, C> {
+    /// With the version check on, the value held for `key` if the service
+    /// says it is still the current one (`Ok(Some)`), `Ok(None)` to read
+    /// it; the check's failure fails the refresh as a read's would.
+    async fn still_current(
+        &self,
+        key: &Key,
+        deadline: Deadline,
+    ) -> Result<Option<Arc<Cached>>, Error> {
+        let inner = &self.inner;
+        if !inner.config.version_check || key.kind() != Kind::Secret || key.is_pinned() {
+            return Ok(None);
+        }
+        let held = inner
+            .lock()
+            .entries
+            .peek(key)
+            .map(|slot| Arc::clone(&slot.value));
+        let Some((held, version)) = held.and_then(|v| v.version_id().map(|id| (v, id))) else {
+            return Ok(None);
+        };
+        Counters::inc(&inner.counters.version_checks);
+        let current = inner
+            .call(
+                key.kind(),
+                deadline,
+                inner.fetcher.revalidate(key, &version),
+            )
+            .await?;
+        if current {
+            Counters::inc(&inner.counters.unchanged);
+        }
+        Ok(current.then_some(held))
     }
 }
 
