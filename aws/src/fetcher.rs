@@ -362,6 +362,24 @@ impl Fetch for SigV4Fetcher {
         }
     }
 
+    async fn fetch_tagged(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<BatchItem>, Option<String>), Error> {
+        let tag = batch_get_secret_value::Tag {
+            key: key.to_owned(),
+            value: value.map(str::to_owned),
+        };
+        let input = batch_get_secret_value::FilteredInput::tagged(&tag, next_token);
+        let op = (batch_get_secret_value::OPERATION, None);
+        let body = self
+            .call(&self.secrets, op, &input, true, no_rewrite)
+            .await?;
+        batch_get_secret_value::tagged_answer(&body)
+    }
+
     /// `DescribeSecret`, once (its version check is worth one call, not
     /// retries), and the version holding the key's stage compared. A role
     /// that may not describe reads the value from then on.

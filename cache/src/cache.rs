@@ -43,7 +43,7 @@ use crate::clock::{Clock, RestoreDetector, SystemClock, WallClock, RESTORE_THRES
 use crate::metrics::{Counters, Metrics};
 use crate::{CacheConfig, Cached, Error, ErrorKind, Fetch, Key};
 
-pub use self::prefetch::PrefetchReport;
+pub use self::prefetch::{PrefetchReport, TagReport};
 
 type Outcome = Result<Arc<Cached>, Error>;
 

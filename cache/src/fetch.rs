@@ -42,6 +42,20 @@ pub trait Fetch: Send + Sync + 'static {
         async { Ok(false) }
     }
 
+    /// Read a page of the current versions of the secrets tagged `key`
+    /// (with `value`, if given): each value by its name, and the next
+    /// page's token (`BatchGetSecretValue` with filters). The default says
+    /// the fetcher cannot.
+    fn fetch_tagged(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        next_token: Option<&str>,
+    ) -> impl Future<Output = Result<(Vec<BatchItem>, Option<String>), Error>> + Send {
+        let _ = (key, value, next_token);
+        async { Err(Error::new(ErrorKind::Unsupported, "no tagged read")) }
+    }
+
     /// Read the current versions of up to [`Fetch::batch_limit`] secrets
     /// in one call (`BatchGetSecretValue`). Returns an outcome per
     /// requested id it could attribute; ids missing from the answer are

@@ -71,7 +71,7 @@ mod source;
 #[cfg(test)]
 mod testutil;
 
-pub use cache::{PrefetchReport, RefreshReport, SecretCache};
+pub use cache::{PrefetchReport, RefreshReport, SecretCache, TagReport};
 pub use clock::{Clock, RestoreDetector, SystemClock, WallClock};
 pub use config::{or_default_deadline, CacheConfig, TreeLimits, DEFAULT_DEADLINE};
 pub use error::{Error, ErrorKind};

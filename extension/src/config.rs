@@ -32,6 +32,9 @@ pub struct Config {
     pub prefetch: Vec<String>,
     /// Parameter names loaded (decrypted) during INIT, 10 per `GetParameters`.
     pub prefetch_parameters: Vec<String>,
+    /// Tags (a key, and a value if given) whose secrets are loaded during
+    /// INIT (`BatchGetSecretValue` with filters).
+    pub prefetch_tags: Vec<(String, Option<String>)>,
     /// Bounds of one parameter tree (`get-by-path`).
     pub trees: TreeLimits,
     /// Most roles read as (`roleArn`) at once; the least recently used
@@ -86,6 +89,7 @@ pub mod vars {
     pub const TREE_MAX_BYTES: &str = "SIDEKEY_TREE_MAX_BYTES";
     pub const MAX_ROLES: &str = "SIDEKEY_MAX_ROLES";
     pub const VERSION_CHECK: &str = "SIDEKEY_VERSION_CHECK";
+    pub const PREFETCH_TAGS: &str = "SIDEKEY_PREFETCH_TAGS";
     pub const ALLOWED_ROLE_ARNS: &str = "SIDEKEY_ALLOWED_ROLE_ARNS";
     pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const CONTAINER_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
@@ -233,6 +237,27 @@ impl Config {
                 1024..=MAX_TREE_BYTES,
             )? as usize,
         };
+        let mut prefetch_tags: Vec<(String, Option<String>)> = Vec::new();
+        let raw = env.raw(vars::PREFETCH_TAGS).unwrap_or_default();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (key, value) = match item.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim().to_owned())),
+                None => (item, None),
+            };
+            // Tag keys: 1 to 128 characters, values up to 256 (AWS's limits).
+            if key.is_empty() || key.len() > 128 || value.as_ref().is_some_and(|v| v.len() > 256) {
+                return Err(ConfigError {
+                    variable: vars::PREFETCH_TAGS,
+                    reason: format!(
+                        "{item:?} is not key or key=value (a key of 1 to 128 characters)"
+                    ),
+                });
+            }
+            let tag = (key.to_owned(), value);
+            if !prefetch_tags.contains(&tag) {
+                prefetch_tags.push(tag);
+            }
+        }
         let max_roles = env.number(vars::MAX_ROLES, 20, 1..=1000)? as usize;
         let version_check = match env.raw(vars::VERSION_CHECK).map(|v| v.to_ascii_lowercase()) {
             None => defaults.version_check,
@@ -296,6 +321,7 @@ impl Config {
             log_level,
             prefetch,
             prefetch_parameters,
+            prefetch_tags,
             trees,
             max_roles,
             allowed_roles,
@@ -351,8 +377,16 @@ mod tests {
             (vars::MAX_STALE, "60"),
             (vars::TREE_MAX_PARAMETERS, "20"),
             (vars::TREE_MAX_BYTES, "4096"),
+            (vars::PREFETCH_TAGS, "team=edge, prefetch ,team=edge"),
         ])
         .unwrap();
+        assert_eq!(
+            c.prefetch_tags,
+            [
+                ("team".to_owned(), Some("edge".to_owned())),
+                ("prefetch".to_owned(), None)
+            ]
+        );
         assert_eq!(c.trees.max_parameters, 20);
         assert_eq!(c.trees.max_bytes, 4096);
         assert_eq!(c.port, 8080);
@@ -388,6 +422,7 @@ mod tests {
             (vars::TREE_MAX_BYTES, "100"),
             (vars::MAX_ROLES, "0"),
             (vars::VERSION_CHECK, "sometimes"),
+            (vars::PREFETCH_TAGS, "=edge"),
             (vars::ALLOWED_ROLE_ARNS, "arn:aws:iam::1:role/x"),
             (vars::ALLOWED_ROLE_ARNS, "reader-*"),
         ] {

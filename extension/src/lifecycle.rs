@@ -132,6 +132,7 @@ impl Serving<Upstream> {
         cache.detect_restores(SystemClock);
         log_caching(&cache);
         start_prefetch(&cache, config.prefetch.clone());
+        start_tag_prefetch(&cache, config.prefetch_tags.clone());
         if !config.prefetch_parameters.is_empty() {
             // Decrypted, as functions read configuration parameters.
             let started = cache.prefetch_parameters(&config.prefetch_parameters, true);
@@ -264,6 +265,32 @@ fn start_prefetch<F: Fetch>(cache: &SecretCache<F>, ids: Vec<String>) {
         );
         for (id, error) in report.failed {
             tracing::warn!(%id, %error, "prefetch failed");
+        }
+    });
+}
+
+/// Load every secret carrying the tags (`SIDEKEY_PREFETCH_TAGS`), in the
+/// background, as the prefetch by ids.
+fn start_tag_prefetch<F: Fetch>(cache: &SecretCache<F>, tags: Vec<(String, Option<String>)>) {
+    if tags.is_empty() || !cache.config().caching_enabled(Kind::Secret) {
+        return;
+    }
+    let cache = cache.clone();
+    tokio::spawn(async move {
+        let report = cache.prefetch_tagged(&tags).await;
+        tracing::info!(
+            loaded = report.loaded,
+            pages = report.pages,
+            "prefetch by tag done"
+        );
+        if report.truncated {
+            tracing::info!(
+                "the tags match more secrets than the cache holds \
+                 (PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE): the rest is read when asked"
+            );
+        }
+        for (tag, error) in report.failed {
+            tracing::warn!(%tag, %error, "prefetch by tag failed");
         }
     });
 }

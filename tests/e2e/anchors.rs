@@ -184,3 +184,61 @@ async fn after_the_ttl_a_version_check_reads_the_value_only_if_it_changed() {
     );
     assert_eq!(proxy.calls("GetSecretValue"), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_by_tag_loads_exactly_the_tagged_secrets() {
+    use aws_sdk_secretsmanager::types::Tag;
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let sm = aws::secrets(&moto.url()).await;
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    for (name, tags) in [
+        ("tagged/a", vec![tag("team", "edge")]),
+        ("tagged/b", vec![tag("team", "edge"), tag("tier", "gold")]),
+        ("tagged/c", vec![tag("team", "core")]),
+        ("untagged/d", vec![]),
+    ] {
+        aws::create_secret(&sm, name, &format!("value-of-{name}")).await;
+        if !tags.is_empty() {
+            sm.tag_resource()
+                .secret_id(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .expect("tag");
+        }
+    }
+    let lambda = Lambda::start(Options::extension(
+        proxy.url(),
+        &[("SIDEKEY_PREFETCH_TAGS", "team=edge")],
+    ))
+    .await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    sidekey_tests::faults::poll_until("the tag prefetch", || async {
+        let logs = lambda.logs();
+        logs.contains("prefetch by tag done")
+            .then_some(())
+            .ok_or(logs)
+    })
+    .await;
+    assert!(proxy.calls("BatchGetSecretValue") >= 1);
+    let before = proxy.calls("GetSecretValue");
+    for name in ["tagged/a", "tagged/b"] {
+        let a = get(&format!("{url}/v1/{name}"), token).await;
+        assert_eq!(a.json()["SecretString"], format!("value-of-{name}"));
+    }
+    assert_eq!(
+        proxy.calls("GetSecretValue"),
+        before,
+        "both were prefetched"
+    );
+    let m = get(&format!("{url}/metrics"), token).await.json();
+    assert_eq!(m["entries"], 2, "exactly the tagged ones: {m}");
+    let c = get(&format!("{url}/v1/tagged/c"), token).await;
+    assert_eq!(c.status, 200);
+    assert_eq!(
+        proxy.calls("GetSecretValue"),
+        before + 1,
+        "not tagged team=edge"
+    );
+}

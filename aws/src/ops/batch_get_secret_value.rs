@@ -51,6 +51,85 @@ impl<'a> Input<'a> {
     }
 }
 
+/// A tag to select secrets by: a key, and a value if given. The service
+/// matches each as a case-sensitive prefix of a tag's key (and of some
+/// tag's value), as its `tag-key` and `tag-value` filters do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// The tag's key.
+    pub key: String,
+    /// The tag's value, if it must have one.
+    pub value: Option<String>,
+}
+
+/// The request body for a page of the secrets carrying `tag`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilteredInput<'a> {
+    filters: Vec<Filter<'a>>,
+    max_results: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Filter<'a> {
+    key: &'static str,
+    values: [&'a str; 1],
+}
+
+impl<'a> FilteredInput<'a> {
+    /// The page of `tag`'s secrets that `next_token` names (the first
+    /// without), [`MAX_IDS`] a page.
+    pub fn tagged(tag: &'a Tag, next_token: Option<&'a str>) -> Self {
+        let mut filters = vec![Filter {
+            key: "tag-key",
+            values: [&tag.key],
+        }];
+        if let Some(value) = &tag.value {
+            filters.push(Filter {
+                key: "tag-value",
+                values: [value],
+            });
+        }
+        Self {
+            filters,
+            max_results: MAX_IDS as u32,
+            next_token,
+        }
+    }
+}
+
+/// Read a 2xx page of a filtered call: each value by its name, each
+/// failure by its id, and the next page's token.
+pub fn tagged_answer(body: &[u8]) -> Result<(Vec<BatchItem>, Option<String>), Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Page<'a> {
+        #[serde(borrow, default)]
+        secret_values: Vec<SecretValueAnswer<'a>>,
+        #[serde(default)]
+        errors: Vec<AnswerError>,
+        next_token: Option<String>,
+    }
+    let out: Page = serde_json::from_slice(body)
+        .map_err(|_| unreadable_answer("BatchGetSecretValue answered malformed JSON"))?;
+    let mut items = Vec::with_capacity(out.secret_values.len());
+    for value in out.secret_values {
+        if let Some(name) = value.name.clone() {
+            items.push((name, value.into_record()));
+        }
+    }
+    for e in out.errors {
+        let Some(id) = e.secret_id else { continue };
+        let code = e.error_code.unwrap_or_default();
+        let message = e.message.unwrap_or_else(|| code.clone());
+        items.push((id, Err(error_of(&code, 400, &message))));
+    }
+    Ok((items, out.next_token.filter(|t| !t.is_empty())))
+}
+
 /// The request as an SDK sends it to sidekey. Only a list of ids is
 /// served from the cache; `Filters` or a page token pass through.
 #[derive(Deserialize)]
@@ -262,6 +341,24 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn tagged_pages_are_asked_and_read() {
+        let tag = Tag {
+            key: "team".into(),
+            value: Some("edge".into()),
+        };
+        let body = serde_json::to_string(&FilteredInput::tagged(&tag, Some("t2"))).unwrap();
+        assert_eq!(
+            body,
+            r#"{"Filters":[{"Key":"tag-key","Values":["team"]},{"Key":"tag-value","Values":["edge"]}],"MaxResults":20,"NextToken":"t2"}"#
+        );
+        let page = br#"{"SecretValues":[{"ARN":"arn:a-AbCdEf","Name":"a","VersionId":"1","SecretString":"x"}],"NextToken":"t3"}"#;
+        let (items, next) = tagged_answer(page).unwrap();
+        assert_eq!((items[0].0.as_str(), next.as_deref()), ("a", Some("t3")));
+        let (_, last) = tagged_answer(br#"{"SecretValues":[],"NextToken":null}"#).unwrap();
+        assert_eq!(last, None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! start-up loads, under the same flights readers use and through the one
 //! batch landing ([`super::batch`]).
 
+use std::sync::Arc;
+
 use tokio::time::Instant as Deadline;
 
 use super::batch::{BatchPlan, Group};
@@ -9,6 +11,20 @@ use super::flight::{deadline_passed, wait_until, Flight};
 use super::{closed, SecretCache};
 use crate::clock::Clock;
 use crate::{Error, Fetch, Key, Kind};
+
+/// What [`SecretCache::prefetch_tagged`] did.
+#[derive(Debug, Default)]
+pub struct TagReport {
+    /// Secrets loaded.
+    pub loaded: usize,
+    /// Pages read (`BatchGetSecretValue` calls).
+    pub pages: usize,
+    /// The tags matched more secrets than the cache holds: loading stopped
+    /// at its entry bound.
+    pub truncated: bool,
+    /// Tags whose pages could not be read, with why.
+    pub failed: Vec<(String, Error)>,
+}
 
 /// What [`SecretCache::prefetch`] did.
 #[derive(Debug, Default)]
@@ -101,6 +117,70 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             }
         }
         report
+    }
+
+    /// Load the current version of every secret tagged with each of `tags`
+    /// (a key, and a value if given; [`Fetch::fetch_tagged`]), page by page
+    /// (`BatchGetSecretValue`, 20 a page), one page after the other as the
+    /// prefetch by ids does (a fleet's cold starts share the batch call's
+    /// quota of 100 a second). Each value is stored under its name, the
+    /// entry a read of that name uses; one already held is kept. Loading
+    /// stops at the cache's entry bound: a tag that matches more than the
+    /// cache holds is reported (`truncated`), not an error.
+    pub async fn prefetch_tagged(&self, tags: &[(String, Option<String>)]) -> TagReport {
+        let inner = &self.inner;
+        let mut report = TagReport::default();
+        if !inner.config.caching_enabled(Kind::Secret) {
+            return report;
+        }
+        'tags: for (key, value) in tags {
+            let mut next: Option<String> = None;
+            loop {
+                if inner.lock().entries.len() >= inner.config.max_entries {
+                    report.truncated = true;
+                    break 'tags;
+                }
+                let until = Deadline::now() + inner.config.deadline(Kind::Secret);
+                let call = inner
+                    .fetcher
+                    .fetch_tagged(key, value.as_deref(), next.as_deref());
+                let (items, token) = match inner.call(Kind::Secret, until, call).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let tag = value.as_ref().map_or(key.clone(), |v| format!("{key}={v}"));
+                        report.failed.push((tag, e));
+                        break;
+                    }
+                };
+                report.pages += 1;
+                for (name, result) in items {
+                    if let Ok(record) = result {
+                        report.loaded += usize::from(self.put(Key::secret(name), record));
+                    }
+                }
+                match token {
+                    Some(token) => next = Some(token),
+                    None => break,
+                }
+            }
+        }
+        report
+    }
+
+    /// Store `record` under `key` as if a read had fetched it, unless a
+    /// value is held or a read in flight for it; whether it was stored.
+    fn put(&self, key: Key, record: crate::Record) -> bool {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let mut state = inner.lock();
+        if state.closed || state.entries.contains(&key) || state.flights.contains_key(&key) {
+            return false;
+        }
+        let (flight, _tx) = self.register(&mut state, &key, Deadline::now());
+        let value = Arc::new(crate::Cached::from_record(record));
+        inner
+            .land(&mut state, &key, flight.id, Ok(value), now)
+            .is_ok()
     }
 
     /// Start loading the latest versions of `names` in `GetParameters`
