@@ -181,6 +181,8 @@ pub struct AwsClient {
     roles: Roles,
     /// What `AssumeRole` names its sessions (CloudTrail shows it).
     session: String,
+    /// The endpoints' variant (FIPS, dual-stack), for other regions'.
+    variant: Variant,
 }
 
 impl std::fmt::Debug for AwsClient {
@@ -230,6 +232,7 @@ impl AwsClient {
         )?;
         let mut client = Self::new(http, credentials, secrets, ssm, sts);
         client.session = assume_role::session_name(lambda.function.as_deref());
+        client.variant = lambda.variant;
         Ok(client)
     }
 
@@ -252,7 +255,18 @@ impl AwsClient {
             sts,
             roles: Roles::new(20, Vec::new()),
             session: assume_role::session_name(None),
+            variant: Variant::default(),
         }
+    }
+
+    /// `service`'s endpoint in `region`: where an override (an emulator, a
+    /// VPC endpoint) sends the home region's calls it sends these too,
+    /// signed for `region`; else the region's own endpoint.
+    pub fn endpoint_in(&self, service: Service, region: &str) -> Result<Endpoint, SetupError> {
+        let home = self.endpoint(service);
+        let regional = Endpoint::new(service, &self.region, None, self.variant)?;
+        let url = (home.url != regional.url).then(|| home.url.to_string());
+        Endpoint::new(service, region, url.as_deref(), self.variant)
     }
 
     /// At most `max` roles read as at once, those matching one of `allowed`

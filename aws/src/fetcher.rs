@@ -51,7 +51,7 @@ const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
 
 /// How one service is called: where, and within what.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Calls {
     /// Where, in read order (one for all but the edge's secrets).
     endpoints: Vec<Endpoint>,
@@ -74,6 +74,12 @@ pub struct SigV4Fetcher {
     secrets: Calls,
     ssm: Calls,
     trees: TreeLimits,
+    /// Replica regions a cold read of a secret falls back to, in order,
+    /// when the home region fails transiently
+    /// ([`SigV4Fetcher::with_fallback_regions`]).
+    fallbacks: Vec<Endpoint>,
+    /// Reads a region other than the first answered.
+    fell_back: std::sync::atomic::AtomicU64,
     /// The roles (`None`: the function's own) `DescribeSecret` was denied
     /// to: their version checks read the value instead, without asking
     /// again (the SAM policy `AWSSecretsManagerGetSecretValuePolicy` grants
@@ -117,6 +123,8 @@ impl SigV4Fetcher {
             ssm: calls(Service::Ssm, timeouts.ssm),
             aws,
             trees: TreeLimits::default(),
+            fallbacks: Vec::new(),
+            fell_back: Default::default(),
             describe_denied: Default::default(),
         }
     }
@@ -144,6 +152,17 @@ impl SigV4Fetcher {
             self.secrets.endpoints = endpoints;
             self.secrets.not_found_falls_through = not_found_falls_through;
         }
+        self
+    }
+
+    /// When the home region fails transiently (throttling, 5xx, timeouts,
+    /// connection failures) and the cache holds nothing it may serve, read
+    /// a secret's replica in `endpoints` (other regions), in order. A
+    /// permanent answer at home (not found, denied) never falls back, and
+    /// a refresh never does: its readers get the last good value meanwhile.
+    /// Each region keeps its share of the read's deadline.
+    pub fn with_fallback_regions(mut self, endpoints: Vec<Endpoint>) -> Self {
+        self.fallbacks = endpoints;
         self
     }
 
@@ -187,7 +206,7 @@ impl SigV4Fetcher {
             let share = left / u32::try_from(calls.endpoints.len() - i).unwrap_or(1);
             let body = rewrite(endpoint).unwrap_or_else(|| body.clone());
             let attempts = if retry { calls.attempts } else { 1 };
-            match self
+            let answered = self
                 .call_region(
                     endpoint,
                     (op, role),
@@ -196,9 +215,15 @@ impl SigV4Fetcher {
                     Instant::now() + share,
                     calls.attempt,
                 )
-                .await
-            {
-                Ok(answer) => return Ok(answer),
+                .await;
+            match answered {
+                Ok(answer) => {
+                    if i > 0 {
+                        self.fell_back
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return Ok(answer);
+                }
                 Err(e) => {
                     let next = i < last
                         && (e.is_transient()
@@ -254,7 +279,7 @@ impl SigV4Fetcher {
         }
     }
 
-    async fn get_secret(&self, req: &SecretRequest) -> Result<Record, Error> {
+    async fn get_secret(&self, req: &SecretRequest, calls: &Calls) -> Result<Record, Error> {
         let input = get_secret_value::Input::new(req, &req.id);
         // A full ARN names its region: in a replica region, the replica's.
         let in_region = |endpoint: &Endpoint| {
@@ -263,7 +288,7 @@ impl SigV4Fetcher {
         };
         let body = self
             .call(
-                &self.secrets,
+                calls,
                 (get_secret_value::OPERATION, req.role.as_deref()),
                 &input,
                 true,
@@ -349,10 +374,25 @@ fn arn_in_region(id: &str, region: &str) -> Option<String> {
 impl Fetch for SigV4Fetcher {
     async fn fetch(&self, key: &Key) -> Result<Record, Error> {
         match key {
-            Key::Secret(req) => self.get_secret(req).await,
+            Key::Secret(req) => self.get_secret(req, &self.secrets).await,
             Key::Parameter(req) => self.get_parameter(req).await,
             Key::Path(req) => self.get_tree(req).await,
         }
+    }
+
+    async fn fetch_cold(&self, key: &Key) -> Result<Record, Error> {
+        match key {
+            Key::Secret(req) if !self.fallbacks.is_empty() => {
+                let mut calls = self.secrets.clone();
+                calls.endpoints.extend(self.fallbacks.iter().cloned());
+                self.get_secret(req, &calls).await
+            }
+            _ => self.fetch(key).await,
+        }
+    }
+
+    fn fallback_reads(&self) -> u64 {
+        self.fell_back.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn batch_limit(&self, kind: Kind) -> usize {

@@ -763,11 +763,13 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// A snapshot of the counters and the current size.
     pub fn metrics(&self) -> Metrics {
         let state = self.inner.lock();
-        self.inner.counters.snapshot(
+        let mut metrics = self.inner.counters.snapshot(
             state.hits + self.inner.memos.hits(),
             state.entries.len(),
             state.bytes,
-        )
+        );
+        metrics.fallback_reads = self.inner.fetcher.fallback_reads();
+        metrics
     }
 }
 

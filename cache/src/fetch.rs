@@ -18,6 +18,20 @@ pub trait Fetch: Send + Sync + 'static {
     /// into an [`ErrorKind`] and never put a secret value into an error.
     fn fetch(&self, key: &Key) -> impl Future<Output = Result<Record, Error>> + Send;
 
+    /// Read `key` when the cache holds nothing it may serve for it (a cold
+    /// read): the fetcher may try more than it would for a refresh, such
+    /// as a replica region when the home region fails transiently. The
+    /// default reads it as [`Fetch::fetch`] does.
+    fn fetch_cold(&self, key: &Key) -> impl Future<Output = Result<Record, Error>> + Send {
+        self.fetch(key)
+    }
+
+    /// Reads answered by a region other than the first the fetcher tries
+    /// (a replica), so far.
+    fn fallback_reads(&self) -> u64 {
+        0
+    }
+
     /// Most ids one batch call of `kind` takes ([`Fetch::fetch_batch`],
     /// [`Fetch::fetch_parameters`]): the cache cuts batches to it. The
     /// services' limits are the AWS client's to know (20 for

@@ -47,6 +47,8 @@ pub struct Metrics {
     /// Of those, how many found the held version still current (kept for
     /// another TTL, no read).
     pub unchanged: u64,
+    /// Reads a replica region answered (the home region failing).
+    pub fallback_reads: u64,
     /// Entries held now.
     pub entries: u64,
     /// Bytes held now (values, bodies and keys).
@@ -66,6 +68,7 @@ impl Counters {
             evictions: self.evictions.load(Relaxed),
             version_checks: self.version_checks.load(Relaxed),
             unchanged: self.unchanged.load(Relaxed),
+            fallback_reads: 0,
             entries: entries as u64,
             bytes: bytes as u64,
         }

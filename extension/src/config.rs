@@ -37,6 +37,8 @@ pub struct Config {
     pub prefetch_tags: Vec<(String, Option<String>)>,
     /// Bounds of one parameter tree (`get-by-path`).
     pub trees: TreeLimits,
+    /// Replica regions a cold read of a secret falls back to, in order.
+    pub fallback_regions: Vec<String>,
     /// Most roles read as (`roleArn`) at once; the least recently used
     /// goes past it.
     pub max_roles: usize,
@@ -90,6 +92,7 @@ pub mod vars {
     pub const MAX_ROLES: &str = "SIDEKEY_MAX_ROLES";
     pub const VERSION_CHECK: &str = "SIDEKEY_VERSION_CHECK";
     pub const PREFETCH_TAGS: &str = "SIDEKEY_PREFETCH_TAGS";
+    pub const FALLBACK_REGIONS: &str = "SIDEKEY_FALLBACK_REGIONS";
     pub const ALLOWED_ROLE_ARNS: &str = "SIDEKEY_ALLOWED_ROLE_ARNS";
     pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const CONTAINER_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
@@ -258,6 +261,22 @@ impl Config {
                 prefetch_tags.push(tag);
             }
         }
+        let mut fallback_regions: Vec<String> = Vec::new();
+        let raw = env.raw(vars::FALLBACK_REGIONS).unwrap_or_default();
+        for region in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let name = region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !name || !region.contains('-') {
+                return Err(ConfigError {
+                    variable: vars::FALLBACK_REGIONS,
+                    reason: format!("{region:?} is not a region name"),
+                });
+            }
+            if !fallback_regions.iter().any(|r| r == region) {
+                fallback_regions.push(region.to_owned());
+            }
+        }
         let max_roles = env.number(vars::MAX_ROLES, 20, 1..=1000)? as usize;
         let version_check = match env.raw(vars::VERSION_CHECK).map(|v| v.to_ascii_lowercase()) {
             None => defaults.version_check,
@@ -322,6 +341,7 @@ impl Config {
             prefetch,
             prefetch_parameters,
             prefetch_tags,
+            fallback_regions,
             trees,
             max_roles,
             allowed_roles,
@@ -423,6 +443,7 @@ mod tests {
             (vars::MAX_ROLES, "0"),
             (vars::VERSION_CHECK, "sometimes"),
             (vars::PREFETCH_TAGS, "=edge"),
+            (vars::FALLBACK_REGIONS, "us west 2"),
             (vars::ALLOWED_ROLE_ARNS, "arn:aws:iam::1:role/x"),
             (vars::ALLOWED_ROLE_ARNS, "reader-*"),
         ] {

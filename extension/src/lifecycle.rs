@@ -29,10 +29,16 @@ type Upstream = sidekey_aws::SigV4Fetcher;
 #[cfg(feature = "aws-sdk")]
 type Upstream = sidekey_aws::AwsFetcher;
 
-/// The lean fetcher reads through the client the SDK endpoint shares.
+/// The lean fetcher reads through the client the SDK endpoint shares; a
+/// cold read of a secret falls back to the replica regions configured.
 #[cfg(not(feature = "aws-sdk"))]
 fn upstream(aws: &Arc<AwsClient>, config: &Config, _own: SocketAddr) -> Result<Upstream, Error> {
-    Ok(Upstream::new(Arc::clone(aws), config.timeouts()))
+    let fallbacks = config
+        .fallback_regions
+        .iter()
+        .map(|region| aws.endpoint_in(sidekey_aws::ops::Service::SecretsManager, region))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Upstream::new(Arc::clone(aws), config.timeouts()).with_fallback_regions(fallbacks))
 }
 
 /// The SDK's fetcher builds its own clients, passing over the same

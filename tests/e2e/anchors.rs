@@ -242,3 +242,69 @@ async fn prefetch_by_tag_loads_exactly_the_tagged_secrets() {
         "not tagged team=edge"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_read_falls_back_to_a_replica_only_when_home_fails_transiently() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr()).await;
+    let home = aws::secrets(&moto.url()).await;
+    let west = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&aws::config(&moto.url()).await)
+            .region(aws_sdk_secretsmanager::config::Region::new("us-west-2"))
+            .build(),
+    );
+    for (name, value) in [
+        ("replicated/cold", "cold"),
+        ("replicated/warm", "warm"),
+        ("replicated/gone", "gone"),
+    ] {
+        aws::create_secret(&home, name, &format!("{value}-at-home")).await;
+        aws::create_secret(&west, name, &format!("{value}-in-the-replica")).await;
+    }
+    let lambda = Lambda::start(Options::extension(
+        proxy.url(),
+        &[
+            ("SIDEKEY_FALLBACK_REGIONS", "us-west-2"),
+            ("SECRETS_MANAGER_TTL", "2"),
+        ],
+    ))
+    .await;
+    let (url, token) = (lambda.url(), Some(lambda.token.as_str()));
+    let read = |id: &str| {
+        let address = format!("{url}/v1/{id}");
+        async move { get(&address, token).await }
+    };
+    // Held before the outage.
+    assert_eq!(
+        read("replicated/warm").await.json()["SecretString"],
+        "warm-at-home"
+    );
+
+    proxy.set_region_fault("us-east-1", Fault::Status(503));
+    // A cold read: the replica answers.
+    let cold = read("replicated/cold").await;
+    assert_eq!(cold.status, 200, "{}", cold.body);
+    assert_eq!(cold.json()["SecretString"], "cold-in-the-replica");
+    assert_eq!(proxy.calls_in("GetSecretValue", "us-west-2"), 1);
+    // A held value past its TTL is served stale: no replica read.
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(
+        read("replicated/warm").await.json()["SecretString"],
+        "warm-at-home"
+    );
+    assert_eq!(proxy.calls_in("GetSecretValue", "us-west-2"), 1);
+    let m = get(&format!("{url}/metrics"), token).await.json();
+    assert_eq!(m["fallback_reads"], 1, "{m}");
+
+    // A permanent answer at home never falls back.
+    proxy.set_region_fault(
+        "us-east-1",
+        Fault::Answer(400, r#"{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#),
+    );
+    let gone = read("replicated/gone").await;
+    assert_eq!(
+        (gone.status, gone.json()["__type"].as_str()),
+        (400, Some("ResourceNotFoundException"))
+    );
+    assert_eq!(proxy.calls_in("GetSecretValue", "us-west-2"), 1);
+}

@@ -162,6 +162,22 @@ impl Proxy {
 
     /// Apply `fault` to every request for `operation` (e.g.
     /// `BatchGetSecretValue`) from now on, whatever [`Proxy::set_fault`] says.
+    /// Apply `fault` to every request signed for `region` (a region's
+    /// outage: one moto answers every region, told apart by the SigV4
+    /// credential scope), before operation and general faults.
+    pub fn set_region_fault(&self, region: &str, fault: Fault) {
+        self.shared
+            .op_faults
+            .lock()
+            .unwrap()
+            .insert(format!("@{region}"), fault);
+    }
+
+    /// Calls of `operation` signed for `region`.
+    pub fn calls_in(&self, operation: &str, region: &str) -> u64 {
+        self.calls(&format!("{operation}@{region}"))
+    }
+
     pub fn set_operation_fault(&self, operation: &str, fault: Fault) {
         self.shared
             .op_faults
@@ -308,7 +324,27 @@ async fn handle(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or(if form { "STS" } else { "unknown" })
         .to_owned();
-    let op_fault = state.op_faults.lock().unwrap().get(&op).copied();
+    let region = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("none")
+        .to_owned();
+    let op_fault = {
+        let faults = state.op_faults.lock().unwrap();
+        faults
+            .get(&format!("@{region}"))
+            .or_else(|| faults.get(&op))
+            .copied()
+    };
+    *state
+        .calls
+        .lock()
+        .unwrap()
+        .entry(format!("{op}@{region}"))
+        .or_default() += 1;
     *state.calls.lock().unwrap().entry(op).or_default() += 1;
     let n = state.seen.fetch_add(1, Ordering::SeqCst) + 1;
     let (fault, every) = *state.fault.lock().unwrap();

@@ -93,6 +93,12 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
         deadline: Deadline,
     ) {
         let flight = key.clone();
+        // Nothing servable held: a cold read, which may try more (a
+        // replica region) than a refresh, whose readers get the old value.
+        let now = self.inner.clock.now();
+        let cold = !state.entries.peek(&key).is_some_and(|slot| {
+            now < slot.fresh_until || slot.stale_until.is_none_or(|until| now < until)
+        });
         let guard = FlightGuard {
             cache: self.clone(),
             key: Some(key),
@@ -107,6 +113,10 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             let value = match guard.cache.still_current(&key, deadline).await {
                 // Unchanged: the same value, for another TTL.
                 Ok(Some(held)) => Ok(held),
+                Ok(None) if cold => inner
+                    .call(key.kind(), deadline, inner.fetcher.fetch_cold(&key))
+                    .await
+                    .map(|record: Record| Arc::new(Cached::from_record(record))),
                 Ok(None) => inner
                     .call(key.kind(), deadline, inner.fetcher.fetch(&key))
                     .await
