@@ -453,10 +453,9 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                     Some(flight) => flight.clone(),
                     None => self.start_flight(&mut state, key),
                 };
-                if mode == Mode::RefreshNow {
-                    if let Some(f) = state.flights.get_mut(key) {
-                        f.forced = true;
-                    }
+                if let Some(f) = state.flights.get_mut(key) {
+                    f.awaited = true;
+                    f.forced |= mode == Mode::RefreshNow;
                 }
                 Plan::Wait { flight, stale }
             }
@@ -511,19 +510,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             if state.closed {
                 return report;
             }
-            let due: Vec<Key> = state
-                .entries
-                .iter()
-                .filter(|(key, slot)| {
-                    slot.read
-                        && now >= slot.refresh_from
-                        && slot.failure.as_ref().is_none_or(|f| now >= f.retry_at)
-                        && !key.is_pinned()
-                        && inner.config.caching_enabled(key.kind())
-                        && !state.flights.contains_key(*key)
-                })
-                .map(|(key, _)| key.clone())
-                .collect();
+            let due = self.due(&state, now);
             report.started = self.start_refreshes(&mut state, due, now);
             let now = Deadline::now();
             let st = &*state;
@@ -569,6 +556,76 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             }
         }
         report
+    }
+
+    /// Start every refresh [`refresh_due`](Self::refresh_due) would start,
+    /// without waiting for any: for an environment that is never frozen
+    /// (Lambda Managed Instances), where sidekey's own timer, not an INVOKE,
+    /// keeps read values fresh ([`next_due`](Self::next_due) says when).
+    /// Returns how many started.
+    pub fn start_due(&self) -> usize {
+        self.check_restore();
+        self.repack_sparse();
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        if state.closed {
+            return 0;
+        }
+        let due = self.due(&state, now);
+        self.start_refreshes(&mut state, due, now)
+    }
+
+    /// When [`start_due`](Self::start_due) may next have something to
+    /// start, by the cache's clock: the soonest refresh window (or end of
+    /// backoff) of a value read since it was stored; or of a value not read
+    /// yet whose window is still ahead (a read before then makes it due
+    /// then, and nothing else would wake a timer for it). `None`: nothing
+    /// is held that could come due, short of a new value being stored,
+    /// whose window opens no sooner than [`CacheConfig::earliest_refresh`]
+    /// after it lands.
+    pub fn next_due(&self) -> Option<std::time::Instant> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let state = inner.lock();
+        if state.closed {
+            return None;
+        }
+        state
+            .entries
+            .iter()
+            .filter(|(key, _)| {
+                !key.is_pinned()
+                    && inner.config.caching_enabled(key.kind())
+                    && !state.flights.contains_key(*key)
+            })
+            .filter_map(|(_, slot)| match slot.read {
+                true => Some(match &slot.failure {
+                    Some(f) => slot.refresh_from.max(f.retry_at),
+                    None => slot.refresh_from,
+                }),
+                false => (slot.refresh_from > now).then_some(slot.refresh_from),
+            })
+            .min()
+    }
+
+    /// The values due a refresh at `now`: read since stored, in their
+    /// refresh window or past it, not backing off, not pinned to a version,
+    /// cached at all, and not already being read.
+    fn due(&self, state: &State, now: std::time::Instant) -> Vec<Key> {
+        let config = &self.inner.config;
+        state
+            .entries
+            .iter()
+            .filter(|(key, slot)| {
+                slot.read
+                    && now >= slot.refresh_from
+                    && slot.failure.as_ref().is_none_or(|f| now >= f.retry_at)
+                    && !key.is_pinned()
+                    && config.caching_enabled(key.kind())
+                    && !state.flights.contains_key(*key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Start the refreshes `refresh_due` found due. Current secrets and

@@ -157,6 +157,22 @@ impl CacheConfig {
         }
     }
 
+    /// The least time from storing a value to its refresh window: the
+    /// shortest TTL of a kind that is cached, at its most jittered, less
+    /// the refresh-ahead share. A timer that wakes at least this often
+    /// ([`SecretCache::next_due`](crate::SecretCache::next_due)) sees every
+    /// window open, even of values stored after it went to sleep. `None`
+    /// when nothing is cached.
+    pub fn earliest_refresh(&self) -> Option<Duration> {
+        let shortest = [Kind::Secret, Kind::Parameter]
+            .into_iter()
+            .filter(|k| self.caching_enabled(*k))
+            .map(|k| self.ttl(k))
+            .min()?;
+        let ttl = self.jittered(shortest, 1.0);
+        Some(ttl - ttl.mul_f64(self.refresh_ahead.clamp(0.0, 1.0)))
+    }
+
     /// Whether values of `kind` are kept at all: a TTL of zero, or no room
     /// (zero entries or bytes), turns caching of that kind off. The
     /// extension logs it once at start; the cache then reads every request

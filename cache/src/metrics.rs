@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
+use crate::ErrorKind;
+
 #[derive(Default, Debug)]
 pub(crate) struct Counters {
     pub misses: AtomicU64,
@@ -12,6 +14,10 @@ pub(crate) struct Counters {
     pub refreshes: AtomicU64,
     pub upstream_calls: AtomicU64,
     pub upstream_errors: AtomicU64,
+    pub throttled: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub unavailable: AtomicU64,
+    pub denied: AtomicU64,
     pub evictions: AtomicU64,
     pub version_checks: AtomicU64,
     pub unchanged: AtomicU64,
@@ -20,6 +26,21 @@ pub(crate) struct Counters {
 impl Counters {
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
+    }
+
+    /// Count a failed call, and its class if it has one of those an
+    /// operator tells apart: throttling, timeouts, the service's 5xx, and
+    /// refusals (access denied, refused credentials).
+    pub fn failed(&self, kind: ErrorKind) {
+        Self::inc(&self.upstream_errors);
+        let class = match kind {
+            ErrorKind::Throttled => &self.throttled,
+            ErrorKind::Timeout => &self.timeouts,
+            ErrorKind::Unavailable => &self.unavailable,
+            ErrorKind::AccessDenied | ErrorKind::Credentials => &self.denied,
+            _ => return,
+        };
+        Self::inc(class);
     }
 }
 
@@ -40,6 +61,14 @@ pub struct Metrics {
     /// Calls that failed, timeouts included (a read that timed out waiting
     /// for an upstream slot made no call and is not counted).
     pub upstream_errors: u64,
+    /// Of those, the service throttled.
+    pub upstream_throttled: u64,
+    /// Of those, no answer in time (the call's or the read's deadline).
+    pub upstream_timeouts: u64,
+    /// Of those, the service answered 5xx.
+    pub upstream_5xx: u64,
+    /// Of those, access was denied or the credentials refused.
+    pub upstream_denied: u64,
     /// Values dropped to stay within the entry or byte bound.
     pub evictions: u64,
     /// Version checks made after a TTL (`DescribeSecret`).
@@ -65,6 +94,10 @@ impl Counters {
             refreshes: self.refreshes.load(Relaxed),
             upstream_calls: self.upstream_calls.load(Relaxed),
             upstream_errors: self.upstream_errors.load(Relaxed),
+            upstream_throttled: self.throttled.load(Relaxed),
+            upstream_timeouts: self.timeouts.load(Relaxed),
+            upstream_5xx: self.unavailable.load(Relaxed),
+            upstream_denied: self.denied.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             version_checks: self.version_checks.load(Relaxed),
             unchanged: self.unchanged.load(Relaxed),

@@ -194,6 +194,9 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
                 flights.extend(batched.into_iter().zip(started));
             }
             for (key, flight) in flights {
+                if let Some(f) = state.flights.get_mut(&key) {
+                    f.awaited = true;
+                }
                 let i = keys.iter().position(|k| *k == key).unwrap_or_default();
                 plans[i] = Some(Plan::Wait {
                     flight,

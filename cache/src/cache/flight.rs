@@ -46,6 +46,10 @@ pub(super) struct Flight {
     /// A forced read (`refreshNow`) joined or started it (registered flight
     /// only): the value it lands counts as forced for the rate limit.
     pub forced: bool,
+    /// A reader waits for it (registered flight only): the value it lands
+    /// counts as read, so it is refreshed once before it expires, as a
+    /// value read from the cache is (a prefetch's or a refresh's is not).
+    pub awaited: bool,
 }
 
 impl<F: Fetch, C: Clock> SecretCache<F, C> {
@@ -67,6 +71,7 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
             task: None,
             outwaited: false,
             forced: false,
+            awaited: false,
         };
         state.flights.insert(key.clone(), flight.clone());
         (flight, tx)
@@ -199,8 +204,8 @@ impl<F: Fetch, C: Clock> Inner<F, C> {
             Ok(result) => result,
             Err(_) => Err(deadline_passed(kind)),
         };
-        if called && result.is_err() {
-            Counters::inc(&self.counters.upstream_errors);
+        if let (true, Err(e)) = (called, &result) {
+            self.counters.failed(e.kind());
         }
         result
     }

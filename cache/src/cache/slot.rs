@@ -33,8 +33,9 @@ pub(super) struct Slot {
     /// non-transient one drops the slot. Boxed: rare, and inline it would
     /// make every slot (one per cached value) 56 bytes bigger.
     pub failure: Option<Box<Failure>>,
-    /// Read since it was last stored. Only such entries are refreshed ahead
-    /// of a read: one read once and never again is not re-read every TTL.
+    /// Read since it was last stored (the read that waited for the store
+    /// counts). Only such entries are refreshed ahead of a read: one read
+    /// once and never again is refreshed once, not re-read every TTL.
     pub read: bool,
     /// When a forced read (`refreshNow`) last landed for it: the next one
     /// goes upstream no sooner than a second later.
@@ -64,19 +65,22 @@ impl<F, C: Clock> Inner<F, C> {
         outcome: Outcome,
         now: Instant,
     ) -> Outcome {
-        let forced = state
-            .flights
-            .get(key)
-            .is_some_and(|f| f.id == id && f.forced);
+        let (forced, awaited) = match state.flights.get(key).filter(|f| f.id == id) {
+            Some(f) => (f.forced, f.awaited),
+            None => (false, false),
+        };
         if unregister(state, key, id) && !state.closed {
             match &outcome {
                 Ok(value) => self.store(state, key, Arc::clone(value), now),
                 Err(e) => self.record_failure(state, key, e, now),
             }
-            if forced {
-                if let Some(slot) = state.entries.peek_mut(key) {
+            if let Some(slot) = state.entries.peek_mut(key) {
+                if forced {
                     slot.forced_at = Some(now);
                 }
+                // A refresh that a reader waited for (the value had expired)
+                // lands read, as a cold read does.
+                slot.read |= awaited && outcome.is_ok();
             }
         }
         outcome

@@ -977,3 +977,101 @@ async fn prefetch_parameters_loads_them_in_one_call_and_readers_share_it() {
     assert_eq!((fetch.batch_calls(), fetch.calls()), (2, 0), "10 + 2 names");
     assert_eq!(cache.metrics().entries, 12);
 }
+
+#[tokio::test]
+async fn the_timer_refreshes_a_value_read_once_before_it_expires_and_only_once() {
+    // Lambda Managed Instances: never frozen, no INVOKE. A value read once
+    // is refreshed once when its window opens (a read again after its first
+    // TTL is then a hit), and, not read since, is left to expire.
+    let config = CacheConfig {
+        secret_ttl: Duration::from_secs(4),
+        ..CacheConfig::default()
+    };
+    let (cache, fetch, clock) = cache_with(config);
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    assert_eq!(cache.next_due(), None, "nothing held");
+    cache.get(&k).await.unwrap();
+    let due = cache.next_due().expect("a read value comes due");
+    let wait = due - clock.now();
+    // Jittered TTL 3.6-4 s, refresh-ahead the last fifth of it.
+    assert!(wait >= Duration::from_millis(2880) && wait <= Duration::from_millis(3200));
+    assert_eq!(cache.start_due(), 0, "not due yet");
+    clock.advance(wait);
+    fetch.set("k", "v2");
+    assert_eq!(cache.start_due(), 1);
+    settle().await;
+    assert_eq!(fetch.calls(), 2);
+    // About 5 s after the first read, before the new value's window opens.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(text(&cache.get(&k).await.unwrap()), "v2");
+    assert_eq!(fetch.calls(), 2, "a hit");
+    // Read again: due once more; after that, never read, never refreshed.
+    clock.advance(cache.next_due().unwrap() - clock.now());
+    assert_eq!(cache.start_due(), 1);
+    settle().await;
+    assert_eq!(fetch.calls(), 3);
+    for _ in 0..4 {
+        if let Some(due) = cache.next_due() {
+            clock.advance(due.saturating_duration_since(clock.now()));
+        }
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(cache.start_due(), 0);
+    }
+    assert_eq!(fetch.calls(), 3);
+}
+
+#[tokio::test]
+async fn the_timer_waits_out_a_backoff_and_skips_pinned_and_uncached_values() {
+    let config = CacheConfig {
+        secret_ttl: Duration::from_secs(10),
+        parameter_ttl: Duration::ZERO,
+        ..CacheConfig::default()
+    };
+    assert_eq!(
+        config.earliest_refresh(),
+        Some(Duration::from_secs(7) + Duration::from_millis(200))
+    );
+    let (cache, fetch, clock) = cache_with(config);
+    fetch.set("k", "v1");
+    let k = Key::secret("k");
+    cache.get(&k).await.unwrap();
+    cache.get(&k).await.unwrap();
+    let pinned = Key::Secret(SecretRequest {
+        version_id: Some("v-1".into()),
+        ..SecretRequest::current("k")
+    });
+    let _ = cache.get(&pinned).await;
+    clock.advance(Duration::from_secs(10));
+    fetch.fail_next(ErrorKind::Unavailable, 1);
+    assert_eq!(cache.start_due(), 1, "the pinned value is never refreshed");
+    settle().await;
+    let due = cache.next_due().expect("the failing value retries");
+    assert!(due > clock.now(), "not before its backoff ends");
+    assert_eq!(cache.start_due(), 0);
+}
+
+#[tokio::test]
+async fn failed_calls_are_counted_by_class() {
+    let (cache, fetch, _clock) = cache();
+    let kinds = [
+        ErrorKind::Throttled,
+        ErrorKind::Unavailable,
+        ErrorKind::AccessDenied,
+        ErrorKind::Credentials,
+        ErrorKind::NotFound,
+    ];
+    for (i, kind) in kinds.into_iter().enumerate() {
+        fetch.fail_next(kind, 1);
+        let _ = cache.get(&Key::secret(format!("k{i}"))).await;
+    }
+    let m = cache.metrics();
+    assert_eq!(m.upstream_errors, 5);
+    let classes = (
+        m.upstream_throttled,
+        m.upstream_5xx,
+        m.upstream_denied,
+        m.upstream_timeouts,
+    );
+    assert_eq!(classes, (1, 1, 2, 0), "a not-found is counted, in no class");
+}

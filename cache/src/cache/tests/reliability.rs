@@ -49,7 +49,12 @@ async fn a_hung_cold_read_times_out_at_the_deadline_for_every_waiter() {
     let err = cache.get(&Key::secret("k")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(fetch.calls(), 1);
-    assert_eq!(cache.metrics().upstream_errors, 1);
+    let m = cache.metrics();
+    assert_eq!((m.upstream_errors, m.upstream_timeouts), (1, 1));
+    assert_eq!(
+        (m.upstream_throttled, m.upstream_5xx, m.upstream_denied),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -237,27 +242,41 @@ async fn refresh_due_holds_no_longer_than_its_budget() {
 }
 
 #[tokio::test]
-async fn entries_not_read_since_stored_are_not_refreshed() {
-    // 50 secrets read once, then only INVOKEs: no upstream call at all.
+async fn entries_not_read_since_stored_are_refreshed_once_then_left_to_expire() {
+    // 50 secrets read once, then only INVOKEs: each refreshed once (the
+    // read that loaded it counts, so a value read again a TTL later is a
+    // hit), then never again: nobody read the refreshed value.
     let (cache, fetch, clock) = cache();
     for i in 0..50 {
         let id = format!("s{i}");
         fetch.set(&id, "v");
         cache.get(&Key::secret(id)).await.unwrap();
     }
+    let mut started = 0;
     for _ in 0..20 {
+        clock.advance(Duration::from_secs(60));
+        started += cache.refresh_due(Duration::from_secs(1)).await.started;
+    }
+    assert_eq!(started, 50);
+    let calls = fetch.calls();
+    assert!(calls <= 50 + 3, "in batches of 20: {calls}");
+    // Prefetched (nobody waited for it), never read: never refreshed.
+    fetch.set("p", "v");
+    let report = cache.prefetch(&["p".to_string()]).await;
+    assert!(report.failed.is_empty());
+    let calls = fetch.calls();
+    for _ in 0..10 {
         clock.advance(Duration::from_secs(60));
         assert_eq!(cache.refresh_due(Duration::from_secs(1)).await.started, 0);
     }
-    assert_eq!(fetch.calls(), 50);
+    assert_eq!(fetch.calls(), calls);
     // Read again after being stored: refreshed at the next INVOKE, once.
     let k = Key::secret("s7");
-    cache.get(&k).await.unwrap(); // expired: read upstream, stored
-    cache.get(&k).await.unwrap(); // read since stored
+    cache.get(&k).await.unwrap(); // expired: read upstream, stored, read
     clock.advance(Duration::from_secs(250));
     assert_eq!(cache.refresh_due(Duration::from_secs(1)).await.started, 1);
     assert_eq!(cache.refresh_due(Duration::from_secs(1)).await.started, 0);
-    assert_eq!(fetch.calls(), 52);
+    assert_eq!(fetch.calls(), calls + 2);
 }
 
 #[tokio::test]
