@@ -58,9 +58,10 @@ missing=""
 for tool in moto_server cargo-lambda maturin cfn-lint; do
   [ -x "$TOOLS/bin/$tool" ] || missing="$missing $tool"
 done
-# awslambdaric: the Python runtime interface client the examples run under.
-[ -x "$TOOLS/bin/python" ] && "$TOOLS/bin/python" -c 'import awslambdaric' 2>/dev/null \
-  || missing="$missing awslambdaric"
+# awslambdaric: the Python runtime interface client the examples run under;
+# Powertools: the in-process cache the Managed Instances test compares with.
+[ -x "$TOOLS/bin/python" ] && "$TOOLS/bin/python" -c 'import awslambdaric, aws_lambda_powertools' 2>/dev/null \
+  || missing="$missing awslambdaric aws-lambda-powertools"
 if [ -n "$missing" ]; then
   step "installing test tools into $TOOLS (missing:$missing)"
   mkdir -p target
@@ -71,7 +72,7 @@ if [ -n "$missing" ]; then
   python3 -m venv "$TOOLS"
   "$TOOLS/bin/pip" install --quiet --disable-pip-version-check \
     'moto[server]>=5.1' 'boto3>=1.34' 'cargo-lambda>=1.8' 'maturin>=1.8' 'cfn-lint>=1.20' \
-    'awslambdaric>=3'
+    'awslambdaric>=3' 'aws-lambda-powertools>=3'
 fi
 unset missing
 

@@ -22,6 +22,9 @@ fn demo_runs_to_completion() {
         "BatchGetSecretValue=0 GetSecretValue=1",
         "got the key exactly as stored: yes (3 calls)",
         "exited (exit status: 0)",
+        "metrics line for CloudWatch (SIDEKEY_METRICS=emf): {",
+        "\"_aws\":{\"CloudWatchMetrics\":[{",
+        "\"UpstreamCalls\":1",
         "everything the demo started is stopped",
     ] {
         assert!(

@@ -77,6 +77,8 @@ async fn main() {
                 "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL".into(),
                 "info".into(),
             ),
+            // The counters as a CloudWatch embedded-metric-format line.
+            ("SIDEKEY_METRICS".into(), "emf".into()),
         ],
         runtime: Some((
             bin("weather"),
@@ -161,6 +163,10 @@ async fn main() {
             .map_or("still running".into(), |s| s.to_string()),
         report.elapsed
     );
+    let emf = |l: &&str| l.starts_with('{') && l.contains("\"_aws\":");
+    if let Some(line) = report.logs.lines().find(emf) {
+        println!("  metrics line for CloudWatch (SIDEKEY_METRICS=emf): {line}");
+    }
     drop(moto);
     println!("done: everything the demo started is stopped.");
 }
