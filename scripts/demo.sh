@@ -14,9 +14,11 @@ cd "$(dirname "$0")/.."
 source scripts/tools.sh demo
 # Only what the demo runs, in the demo profile (Cargo.toml: the dev
 # profile without debug info), into target/demo: the test command's
-# target/debug is left as it is, and the other way round.
+# target/debug is left as it is, and the other way round. Without the
+# harness's `sdk` feature: the demo seeds moto with sidekey's own signed
+# call, and the AWS SDK for Rust is most of a fresh build.
 step "building the demo (sidekey, weather, demo)"
-cargo build --quiet --profile demo \
+cargo build --quiet --profile demo --no-default-features \
   -p sidekey-extension --bin sidekey \
   -p sidekey-function --bin weather \
   -p sidekey-tests --bin demo

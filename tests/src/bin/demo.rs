@@ -9,10 +9,10 @@
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use sidekey_tests::aws;
 use sidekey_tests::lambda::{bin, Lambda, Options};
 use sidekey_tests::moto::Moto;
 use sidekey_tests::proxy::Proxy;
+use sidekey_tests::seed;
 use sidekey_tests::stub::Stub;
 
 const SECRET_ID: &str = "demo/openweather";
@@ -52,8 +52,12 @@ async fn main() {
             started.elapsed()
         );
         let p = Proxy::start(m.addr()).await;
-        let sm = aws::secrets(&m.url()).await;
-        aws::create_secret(&sm, SECRET_ID, &format!(r#"{{"apikey":"{DEMO_KEY}"}}"#)).await;
+        seed::create_secret(
+            &m.url(),
+            SECRET_ID,
+            &format!(r#"{{"apikey":"{DEMO_KEY}"}}"#),
+        )
+        .await;
         println!(
             "  seeded secret              {SECRET_ID} = {{\"apikey\": <{} chars>}}",
             DEMO_KEY.len()
@@ -189,6 +193,8 @@ fn sdk_read(lambda: &Lambda, proxy: &Proxy, python: &std::ffi::OsStr, secret_id:
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_SESSION_TOKEN", &lambda.token)
         .env("AWS_REGION", "us-east-1")
+        // boto3 reads this one (Lambda sets both).
+        .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -215,7 +221,14 @@ fn sdk_read(lambda: &Lambda, proxy: &Proxy, python: &std::ffi::OsStr, secret_id:
             "    not run ({})",
             out.map_or_else(
                 |e| e.to_string(),
-                |o| truncate(String::from_utf8_lossy(&o.stderr).trim(), 200)
+                // The exception, on the traceback's last line.
+                |o| truncate(
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or_default(),
+                    200
+                )
             )
         ),
     }
