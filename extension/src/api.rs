@@ -64,24 +64,23 @@ impl<F: Fetch> Api<F> {
 
     /// The answer to `routed` if it is at hand: a plain read of a value
     /// this thread's memo holds fresh ([`SecretCache::body_now`]), with the
-    /// request log off. Anything else, `routed` back for [`Api::answer`].
+    /// request log off. Anything else is [`Api::answer`]'s (`None`).
     ///
     /// Answered in the service call itself, the hot path builds no future
     /// for hyper to hold: `answer`'s, which every route shares, is large
     /// (the waits of a miss, a batch, a refresh), and hyper moved it into
     /// the connection's slot and polled it on every request (issue 31).
-    pub(crate) fn answer_now(&self, routed: Routed) -> Result<Response<Full<Bytes>>, Routed> {
-        if routed.log.is_none() {
-            if let Ok(Route::Read(read)) = &routed.route {
-                // A role must be admitted (its LRU touched): `read` does it.
-                if !read.refresh_now && read.field.is_none() && read.key.role().is_none() {
-                    if let Some(body) = self.cache.body_now(&read.key) {
-                        return Ok(json_response(StatusCode::OK, body));
-                    }
-                }
-            }
+    pub(crate) fn answer_now(&self, routed: &Routed) -> Option<Response<Full<Bytes>>> {
+        let Ok(Route::Read(read)) = &routed.route else {
+            return None;
+        };
+        // A role must be admitted (its LRU touched): `read` does it.
+        let plain = !read.refresh_now && read.field.is_none() && read.key.role().is_none();
+        if !plain || routed.log.is_some() {
+            return None;
         }
-        Err(routed)
+        let body = self.cache.body_now(&read.key)?;
+        Some(json_response(StatusCode::OK, body))
     }
 
     /// Answer a routed request. Never fails: errors become their JSON

@@ -150,10 +150,11 @@ fn serve_connection<F: Fetch>(
         let call = if sdk::is_sdk(&req) {
             Call::Sdk(req)
         } else {
-            match api.answer_now(api.route(&req)) {
-                Ok(response) => return Answer::Ready(ready(response)),
-                Err(routed) => Call::Api(routed),
+            let routed = api.route(&req);
+            if let Some(response) = api.answer_now(&routed) {
+                return Answer::Ready(ready(response));
             }
+            Call::Api(routed)
         };
         let api = Arc::clone(&api);
         // Boxed: hyper keeps the service's future in the connection, and
