@@ -54,6 +54,19 @@ pub fn extension_command() -> Vec<OsString> {
         .collect()
 }
 
+/// [`extension_command`] with `runner`'s words in front instead of
+/// `SIDEKEY_EXTENSION_RUNNER`'s, if there are any.
+fn extension_command_under(runner: &[String]) -> Vec<OsString> {
+    if runner.is_empty() {
+        return extension_command();
+    }
+    runner
+        .iter()
+        .map(OsString::from)
+        .chain([bin("sidekey").into_os_string()])
+        .collect()
+}
+
 /// A child process whose stdout and stderr go to a log file.
 pub struct Process {
     child: Child,
@@ -196,6 +209,9 @@ pub struct Options {
     /// (as `record_init_errors` does), so [`Lambda::invoke_timed`] sees when
     /// the extension polls `/next`.
     pub watch_events: bool,
+    /// Words to run the extension under (a tool: the benchmarks' callgrind),
+    /// in place of `SIDEKEY_EXTENSION_RUNNER`'s when not empty.
+    pub runner: Vec<String>,
 }
 
 impl Options {
@@ -368,7 +384,7 @@ impl Lambda {
         ext_env.extend(options.extension_env.iter().cloned());
         let spawned_at = Instant::now();
         let mut extension = Process::spawn_command(
-            &extension_command(),
+            &extension_command_under(&options.runner),
             None,
             &ext_env,
             dir.join("sidekey.log"),
