@@ -256,7 +256,7 @@ def main():
                     "primary_region": "us-east-1",
                     "replica_regions": ["eu-west-1"],
                     "ttl_seconds": 300,
-                    "timeout_ms": 2000,
+                    "timeout_ms": 1500,
                     "secrets_manager_endpoint": "http://127.0.0.1:%d" % proxy.server_address[1],
                 },
                 f,
