@@ -130,9 +130,10 @@ pub struct Env {
     thaw: Arc<Thaw>,
     dies: Instant,
     last_used: Mutex<Instant>,
-    /// An invocation ran to its end here: the environment holds what it
-    /// read (a failed read here is one the cache could have served).
-    warm: std::sync::atomic::AtomicBool,
+    /// Per process (one but for an in-process cache under LMI), the ids a
+    /// read here has been served: a later failed read of one is a value
+    /// the cache had and did not serve.
+    held: Vec<Mutex<Vec<bool>>>,
 }
 
 impl Env {
@@ -234,7 +235,9 @@ async fn cold_start(ctx: &Arc<Ctx>, rng: &mut fastrand::Rng) -> Result<Arc<Env>,
         thaw,
         dies,
         last_used: Mutex::new(Instant::now()),
-        warm: std::sync::atomic::AtomicBool::new(false),
+        held: (0..procs)
+            .map(|_| Mutex::new(vec![false; ctx.keys.len()]))
+            .collect(),
     });
     ctx.tally().cold_starts += 1;
     tokio::time::sleep(ctx.w.init).await;
@@ -440,7 +443,7 @@ async fn invoke(ctx: &Arc<Ctx>, env: &Arc<Env>, freezes: bool) -> bool {
         Kernel::Sidekey(_) => 0,
     };
     let deadline = Instant::now() + ctx.w.timeout;
-    let warm = env.warm.load(std::sync::atomic::Ordering::SeqCst);
+    let held = &env.held[proc.min(env.held.len() - 1)];
     let mut done = 0usize;
     let finished = tokio::time::timeout_at(deadline, async {
         for (i, key) in ctx.keys.iter().enumerate() {
@@ -464,8 +467,11 @@ async fn invoke(ctx: &Arc<Ctx>, env: &Arc<Env>, freezes: bool) -> bool {
                 Instant::now() - began,
                 Instant::now() - ctx.start,
             );
-            if warm && served.is_none() {
-                t.failed_warm += 1;
+            let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+            match served {
+                None if h[i] => t.failed_held += 1,
+                Some(_) => h[i] = true,
+                None => {}
             }
             drop(t);
             done += 1;
@@ -482,9 +488,8 @@ async fn invoke(ctx: &Arc<Ctx>, env: &Arc<Env>, freezes: bool) -> bool {
         // The read under way when the timeout struck, then those never made.
         t.read(None, 0, ctx.w.timeout, Instant::now() - ctx.start);
         t.unserved(ctx.keys.len() - done - 1);
-        if warm {
-            t.failed_warm += (ctx.keys.len() - done) as u64;
-        }
+        let h = held.lock().unwrap_or_else(|e| e.into_inner());
+        t.failed_held += h[done..].iter().filter(|x| **x).count() as u64;
         drop(t);
         if let Some(task) = refresh {
             task.abort();
@@ -493,7 +498,6 @@ async fn invoke(ctx: &Arc<Ctx>, env: &Arc<Env>, freezes: bool) -> bool {
         return !freezes;
     }
     ctx.tally().invocations += 1;
-    env.warm.store(true, std::sync::atomic::Ordering::SeqCst);
     tokio::time::sleep(ctx.w.work).await;
     if let Some(task) = refresh {
         let _ = task.await;

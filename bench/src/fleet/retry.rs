@@ -1,7 +1,9 @@
 //! The clients of the [`Service`], each modelled in one place:
 //!
 //! * [`SimFetch`]: the `Fetch` every sidekey environment's real cache
-//!   reads through, calling as the shipped `SigV4Fetcher`
+//!   reads through (its requests leave only while the environment is
+//!   thawed; answers land even while it is frozen, as a response waiting
+//!   in the socket is read first at the thaw), calling as the shipped `SigV4Fetcher`
 //!   (`aws/src/fetcher.rs`) calls: its attempts, backoff, per-attempt bound
 //!   and which failures it retries are read from `sidekey_aws::fetcher`
 //!   itself ([`MAX_ATTEMPTS`], [`backoff_pause`], [`attempt_bound`],
@@ -75,8 +77,7 @@ pub fn api_of(kind: Kind) -> Api {
 }
 
 /// One environment's sidekey fetcher over the [`Service`]: requests leave
-/// only while the environment is thawed, and their answers are read only
-/// then.
+/// only while the environment is thawed.
 #[derive(Clone)]
 pub struct SimFetch {
     pub service: Arc<Service>,
@@ -150,15 +151,18 @@ impl SimFetch {
     ) -> Result<(), Error> {
         let mut attempt = 1;
         loop {
+            // A request leaves only while the environment runs. Its answer
+            // lands even if the environment froze meanwhile: the response
+            // waits in the socket and, at the thaw, is read before any timer
+            // that expired during the freeze is looked at (tokio's
+            // `timeout` polls the inner future first). So the attempt's
+            // bound only runs while thawed-sent; an answer never loses to a
+            // freeze.
+            self.thaw.ready().await;
             let left = until.saturating_duration_since(Instant::now());
             let bound = each.min(left);
-            let answer = tokio::time::timeout(bound, async {
-                self.thaw.ready().await;
-                let r = self.service.region(region).request(api, values).await;
-                self.thaw.ready().await;
-                r
-            })
-            .await;
+            let answer =
+                tokio::time::timeout(bound, self.service.region(region).request(api, values)).await;
             let outcome = match answer {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => e,

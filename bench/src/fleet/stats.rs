@@ -32,9 +32,10 @@ pub struct Tally {
     pub init_failures: u64,
     pub reads: u64,
     pub failed: u64,
-    /// Of them, on an environment where an invocation had run to its end
-    /// (its cache held what it read): failures a cache could have avoided.
-    pub failed_warm: u64,
+    /// Of them, of an id a read in the same environment (process, for an
+    /// in-process cache) had been served before: a value the policy had
+    /// and did not serve.
+    pub failed_held: u64,
     /// Reads answered with a version older than the service's current one.
     pub old_reads: u64,
     /// When the last of them happened, from the run's start.
@@ -54,7 +55,7 @@ impl Default for Tally {
             init_failures: 0,
             reads: 0,
             failed: 0,
-            failed_warm: 0,
+            failed_held: 0,
             old_reads: 0,
             last_old: None,
             latency: Histogram::new_with_bounds(1, 120_000_000, 2).expect("histogram bounds"),
@@ -116,8 +117,8 @@ pub struct Outcome {
     pub cold_starts: u64,
     pub reads: u64,
     pub reads_failed: u64,
-    /// Of them, on a warm environment.
-    pub reads_failed_warm: u64,
+    /// Of them, of a value the environment had been served before.
+    pub reads_failed_held: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Calls to every API in both regions.
@@ -217,7 +218,7 @@ impl Outcome {
             cold_starts: t.cold_starts,
             reads: t.reads,
             reads_failed: t.failed,
-            reads_failed_warm: t.failed_warm,
+            reads_failed_held: t.failed_held,
             p50_ms: ms(0.5),
             p99_ms: ms(0.99),
             upstream_calls: calls,
@@ -251,7 +252,7 @@ impl Outcome {
             ("cold_starts", self.cold_starts as f64),
             ("reads", self.reads as f64),
             ("reads_failed", self.reads_failed as f64),
-            ("reads_failed_warm", self.reads_failed_warm as f64),
+            ("reads_failed_held", self.reads_failed_held as f64),
             ("p50_ms", self.p50_ms),
             ("p99_ms", self.p99_ms),
             ("upstream_calls", self.upstream_calls as f64),
