@@ -167,6 +167,10 @@ fn fleet_report(out: &std::path::Path) -> ExitCode {
         eprintln!("{}: no fleet figures to report", json_path.display());
         return ExitCode::FAILURE;
     };
+    if let Err(e) = fleet::report::merge_json(&json_path, &results) {
+        eprintln!("cannot write {}: {e}", json_path.display());
+        return ExitCode::FAILURE;
+    }
     write_fleet(out, &results)
 }
 
