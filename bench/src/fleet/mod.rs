@@ -520,7 +520,7 @@ mod tests {
                 }
             }
             let configured = of("sidekey (configured)");
-            match sc.name {
+            match sc.name.as_str() {
                 // The replica serves cold reads no rival can.
                 "regional" => {
                     for rival in &rivals {
