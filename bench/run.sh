@@ -16,45 +16,23 @@
 # Benchmarks print figures; nothing here fails on a timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/tools.sh
+# The bench group: moto, cargo-lambda, maturin, aws-lambda-powertools, wrk,
+# valgrind, perf, a font for the charts.
+source scripts/tools.sh bench
 
 if [ "${1:-}" = "--fleet" ]; then
   shift
   step "building the benchmark harness (profile bench-harness)"
   cargo build --profile bench-harness -p sidekey-bench
-  # The chart's labels need a TrueType font (see below); without it the
-  # section is written without its chart.
+  # The chart's labels need a TrueType font (the bench group installs
+  # one); without it the section is written without its chart.
   step "running the fleet simulation"
   exec target/bench-harness/sidekey-bench fleet "$@"
 fi
 
-BENCH_TOOLS="$PWD/target/bench-tools"
-if [ ! -x "$BENCH_TOOLS/bin/python" ] || ! "$BENCH_TOOLS/bin/python" -c 'import aws_lambda_powertools, boto3' 2>/dev/null; then
-  step "installing the Python baselines (aws-lambda-powertools, boto3) into $BENCH_TOOLS"
-  python3 -m venv "$BENCH_TOOLS"
-  "$BENCH_TOOLS/bin/pip" install --quiet --disable-pip-version-check 'aws-lambda-powertools>=3' 'boto3>=1.34'
-fi
-export SIDEKEY_BENCH_PYTHON="$BENCH_TOOLS/bin/python"
-
-# wrk: the load client lighter per request than the servers it measures.
-if ! command -v wrk >/dev/null; then
-  step "installing wrk (Debian's package)"
-  apt_install wrk
-fi
-
-# perf: counts the allocator calls per request (uprobes on libc; needs root).
-# Optional: without it the report lists that figure as not measured.
-if ! command -v perf >/dev/null; then
-  step "installing linux-perf (Debian's package), for the allocation counts"
-  apt_install linux-perf 2>/dev/null \
-    || echo "linux-perf not installed: the allocation counts will be skipped"
-fi
-
-# The chart's labels need a TrueType font (plotters renders with ab_glyph).
-if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${SIDEKEY_BENCH_FONT:-}" ]; then
-  step "installing fonts-dejavu-core (for the chart's labels)"
-  apt_install fonts-dejavu-core
-fi
+# The Python baselines (aws-lambda-powertools, boto3) run on the tools'
+# venv (the bench group of scripts/tools.sh).
+export SIDEKEY_BENCH_PYTHON="$SIDEKEY_PYTHON"
 
 # What is measured is what ships: the layer's binary and the edge zip.
 if [ ! -x target/layer/stage-x86_64/extensions/sidekey ] || [ ! -f target/layer/sidekey-layer-x86_64.zip ] \

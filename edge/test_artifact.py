@@ -85,7 +85,7 @@ def moto_binary():
     ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    sys.exit("moto_server not found: run scripts/test.sh (or source scripts/tools.sh)")
+    sys.exit("moto_server not found: run scripts/test.sh (or source scripts/tools.sh test)")
 
 
 def start_moto():

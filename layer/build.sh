@@ -40,7 +40,13 @@ if [ -n "$into" ]; then
 fi
 
 cd "$(dirname "$0")/.."
-source scripts/tools.sh
+# The test group's tools (the arm64 toolchain among them), or, for x86_64
+# under bench/run.sh, the bench group's: cargo-lambda is all it needs.
+if [ "$arch" = x86_64 ] && [ "${SIDEKEY_TOOLS_GROUP:-}" = bench ]; then
+  source scripts/tools.sh bench
+else
+  source scripts/tools.sh test
+fi
 
 case "$arch" in
   x86_64)

@@ -8,7 +8,7 @@
 # failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/tools.sh
+source scripts/tools.sh test
 
 mkdir -p target/layer
 timings=""

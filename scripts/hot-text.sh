@@ -55,13 +55,9 @@ if [ "${1:-}" = "--count" ]; then
   exit 0
 fi
 
-source scripts/tools.sh
-for tool in valgrind:valgrind perf:linux-perf; do
-  command -v "${tool%%:*}" >/dev/null || {
-    step "installing ${tool#*:}"
-    apt_install --no-install-recommends "${tool#*:}"
-  }
-done
+# The bench group: valgrind, perf (optional there, needed here), cargo-lambda.
+source scripts/tools.sh bench
+command -v perf >/dev/null || { echo "hot-text: needs perf (Debian's linux-perf)" >&2; exit 1; }
 
 layer/build.sh x86_64
 bin="$PWD/target/lambda/extensions/sidekey"

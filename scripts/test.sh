@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command that runs every test on a fresh machine.
-# It installs what it needs (scripts/tools.sh: Debian packages for arm64 and
+# It installs what it needs (scripts/tools.sh, the test group: Debian packages for arm64 and
 # the runtime interface clients, moto's server, the SAM CLI and the Python
 # tools into target/tools, aws-lambda-ric from npm), then: format check,
 # clippy, the whole suite, the edge artifact, the packaging checks (both
@@ -8,7 +8,7 @@
 # tests again with the arm64 layer binary under qemu-user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/tools.sh
+source scripts/tools.sh test
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

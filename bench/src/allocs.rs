@@ -28,6 +28,10 @@ pub struct Allocs {
     /// `_int_malloc` calls per request (`None` when libc's symbol table
     /// does not name it).
     pub past_cache: Option<f64>,
+    /// System calls per request (the `raw_syscalls:sys_enter` tracepoint):
+    /// the kernel's work the server asks for, which the instruction counts
+    /// (user space only, [`crate::instructions`]) leave out.
+    pub syscalls: Option<f64>,
 }
 
 /// The probes, removed again when dropped.
@@ -107,6 +111,7 @@ pub fn count(
             .arg(&out)
             .args(["-p", &pid.to_string()])
             .args(probes.events.iter().flat_map(|e| ["-e", e.as_str()]))
+            .args(["-e", "raw_syscalls:sys_enter"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -135,6 +140,7 @@ pub fn count(
             malloc: per("probe_libc:malloc,")
                 .ok_or_else(|| format!("perf stat counted nothing for {server}"))?,
             past_cache: per("probe_libc:_int_malloc"),
+            syscalls: per("raw_syscalls:sys_enter"),
         });
     }
     Ok(counted)

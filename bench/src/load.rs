@@ -154,6 +154,33 @@ pub async fn run(target: &Target, conns: usize, warmup: Duration, measure: Durat
     run
 }
 
+/// Send `per_conn` requests on each of `conns`, one after the other on each
+/// and all connections at once: a fixed amount of work, for counting what
+/// it costs the server (`crate::instructions`). Gives the connections back
+/// with the number of `200` answers.
+pub async fn fixed(conns: Vec<Conn>, per_conn: u64) -> (Vec<Conn>, u64) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut conn in conns {
+        tasks.spawn(async move {
+            let mut ok = 0;
+            for _ in 0..per_conn {
+                if matches!(conn.get().await, Ok((200, _))) {
+                    ok += 1;
+                }
+            }
+            (conn, ok)
+        });
+    }
+    let mut back = Vec::new();
+    let mut ok = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (conn, n) = joined.expect("load task");
+        back.push(conn);
+        ok += n;
+    }
+    (back, ok)
+}
+
 /// Time `reads` sequential calls of `read` (after `warmup` unmeasured ones):
 /// the per-call latency histogram in nanoseconds.
 pub async fn sequential<F, Fut>(warmup: usize, reads: usize, mut read: F) -> Histogram<u64>

@@ -6,6 +6,8 @@
 //! sidekey-bench [--quick] [--out DIR]
 //! sidekey-bench floor --port PORT --body FILE   (the floor server; the suite starts it)
 //! sidekey-bench verify                           (the SigV4 verification of one SDK request)
+//! sidekey-bench instructions [--requests N]      (instructions per request, sidekey and
+//!                                                the floor, under callgrind)
 //! sidekey-bench fleet [--seeds N,N,N] [--threads N] [--quick] [--out DIR]
 //!                                               (the fleet simulation only: merges its section
 //!                                                into REPORT.md and "fleet" into results.json)
@@ -20,6 +22,7 @@ mod allocs;
 mod chart;
 mod fleet;
 mod floor;
+mod instructions;
 mod load;
 mod machine;
 mod report;
@@ -87,6 +90,20 @@ fn main() -> ExitCode {
             verify::verify_us(11, 2_000)
         );
         return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("instructions") {
+        // Instructions per request alone: the quick loop for trying one
+        // CPU lever at a time.
+        let requests = flag("--requests")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(suite::INSTRUCTION_REQUESTS);
+        return match runtime().block_on(suite::instructions(requests)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sidekey-bench instructions: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if args.first().map(String::as_str) == Some("memory") {
         // Start-up and RSS only, with where the resident pages are: the

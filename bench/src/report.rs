@@ -48,6 +48,17 @@ pub fn targets(r: &Results) -> Vec<Target> {
             met: r.p50_ratio(conns).map(|v| v <= 1.10),
         });
     }
+    for conns in crate::instructions::CONNS {
+        let measured = crate::instructions::ratio(&r.instructions, conns);
+        targets.push(Target {
+            goal: match conns {
+                8 => "instructions per request at 8 connections <= 1.10x the floor's (callgrind: the same on any CPU)",
+                _ => "instructions per request at 64 connections <= 1.10x the floor's (callgrind: the same on any CPU)",
+            },
+            measured: ratio(measured),
+            met: measured.map(|v| v <= 1.10),
+        });
+    }
     let lighter: Vec<&crate::results::LoadPoint> =
         r.load.iter().filter(|p| p.client == "wrk").collect();
     targets.push(Target {
@@ -298,15 +309,47 @@ pub fn markdown(r: &Results, chart: Result<&str, &str>) -> String {
                 let past = a.past_cache.map_or(String::new(), |n| {
                     format!(" ({n:.2} past the thread cache)")
                 });
-                format!("{} **{:.2}**{past}", a.server, a.malloc)
+                let calls = a
+                    .syscalls
+                    .map_or(String::new(), |n| format!(", {n:.2} system calls"));
+                format!("{} **{:.2}**{past}{calls}", a.server, a.malloc)
             })
             .collect();
         let _ = writeln!(
             s,
             "- Allocator calls per request under wrk at {} connections (uprobes on libc's `malloc` \
-             and `_int_malloc`; a count, unmoved by the machine's weather): {}.",
+             and `_int_malloc`, and the `raw_syscalls:sys_enter` tracepoint; counts, unmoved by the \
+             machine's weather): {}.",
             r.allocs[0].conns,
             each.join(", ")
+        );
+    }
+    if !r.instructions.is_empty() {
+        let each: Vec<String> = crate::instructions::CONNS
+            .iter()
+            .filter_map(|&conns| {
+                let of = |server| {
+                    r.instructions
+                        .iter()
+                        .find(|p| p.server == server && p.conns == conns)
+                };
+                let (floor, sidekey) = (of("floor")?, of("sidekey")?);
+                Some(format!(
+                    "at {conns} connections floor **{:.0}**, sidekey **{:.0}** ({:.3}x)",
+                    floor.instructions,
+                    sidekey.instructions,
+                    sidekey.instructions / floor.instructions
+                ))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "- User-space instructions per request (callgrind, both servers under valgrind, {} requests \
+             each on warmed keep-alive connections, start-up not counted; a count that reads the same on \
+             any CPU, where the times above are this {}'s): {}.",
+            r.instructions[0].requests,
+            r.machine.cpu,
+            each.join("; ")
         );
     }
     if !r.skipped.is_empty() {

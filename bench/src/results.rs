@@ -29,6 +29,8 @@ pub struct Results {
     pub hot_path: HotPath,
     /// Allocator calls per request, floor and sidekey, under wrk.
     pub allocs: Vec<crate::allocs::Allocs>,
+    /// Instructions per request, floor and sidekey, under callgrind.
+    pub instructions: Vec<crate::instructions::PerRequest>,
     /// Concurrent cold reads of one secret.
     pub cold: Cold,
     /// Start-up of the extension with secrets to prefetch.

@@ -44,6 +44,8 @@ pub struct Settings {
     /// Sequential reads per function-side path (the service-each-time paths
     /// make a tenth of these).
     pub reads: usize,
+    /// Requests per server and connection count under callgrind.
+    pub instruction_requests: u64,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             rounds: 3,
             wrk_rounds: 15,
             reads: 20_000,
+            instruction_requests: INSTRUCTION_REQUESTS,
         }
     }
 
@@ -66,9 +69,15 @@ impl Settings {
             rounds: 1,
             wrk_rounds: 1,
             reads: 1_000,
+            instruction_requests: 2_000,
         }
     }
 }
+
+/// Requests counted per server and connection count under callgrind: a
+/// few seconds each; two runs of one build agree to within a few
+/// instructions per request at this count.
+pub const INSTRUCTION_REQUESTS: u64 = 20_000;
 
 /// Connection counts of the load runs.
 pub const CONNS: [usize; 3] = [1, 8, 64];
@@ -235,11 +244,12 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
             Ok(counted) => {
                 for a in &counted {
                     eprintln!(
-                        "  allocations per request, {} at {} conns: malloc {:.2}, past the thread cache {}",
+                        "  allocations per request, {} at {} conns: malloc {:.2}, past the thread cache {}; syscalls {}",
                         a.server,
                         a.conns,
                         a.malloc,
-                        a.past_cache.map_or("-".to_owned(), |n| format!("{n:.2}"))
+                        a.past_cache.map_or("-".to_owned(), |n| format!("{n:.2}")),
+                        a.syscalls.map_or("-".to_owned(), |n| format!("{n:.2}"))
                     );
                 }
                 allocs = counted;
@@ -249,6 +259,26 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
     }
     drop(floor);
     let after = metrics(&hot).await;
+    // Instructions per request: a count, where the times above move with
+    // the CPU model (issue 31). Its own sidekey and floor, under callgrind.
+    let mut instructions = Vec::new();
+    if crate::instructions::available() {
+        eprintln!("instructions per request (callgrind)");
+        match crate::instructions::measure(&proxy.url(), &hot.path, settings.instruction_requests)
+            .await
+        {
+            Ok(figures) => {
+                crate::instructions::print(&figures);
+                instructions = figures;
+            }
+            Err(e) => skipped.push(format!("instructions per request (callgrind): {e}")),
+        }
+    } else {
+        skipped.push(
+            "instructions per request: valgrind (Debian's package) not installed; run bench/run.sh"
+                .to_owned(),
+        );
+    }
     let count = |m: &Value, k: &str| m[k].as_u64().unwrap_or(0);
     let hot_path = HotPath {
         hits: count(&after, "hits") - count(&before, "hits"),
@@ -298,6 +328,7 @@ pub async fn run(settings: Settings, root: &Path, python: Option<PathBuf>) -> Re
         paired,
         hot_path,
         allocs,
+        instructions,
         cold,
         startup,
         rss: Rss {
@@ -542,6 +573,23 @@ async fn cold_reads(moto: &Moto, sm: &aws_sdk_secretsmanager::Client) -> Cold {
             .as_u64()
             .unwrap_or(0),
     }
+}
+
+/// Instructions per request alone (`sidekey-bench instructions`): moto
+/// with the hot secret, sidekey and the floor under callgrind.
+pub async fn instructions(requests: u64) -> Result<(), String> {
+    if !crate::instructions::available() {
+        return Err("needs valgrind (callgrind, callgrind_control)".into());
+    }
+    let machine = Machine::read();
+    eprintln!("{} ({} cores)", machine.cpu, machine.cores);
+    let moto = Moto::start();
+    let sm = aws::secrets(&moto.url()).await;
+    aws::create_secret(&sm, HOT, HOT_VALUE).await;
+    let path = format!("/secretsmanager/get?secretId={HOT}");
+    let figures = crate::instructions::measure(&moto.url(), &path, requests).await?;
+    crate::instructions::print(&figures);
+    Ok(())
 }
 
 /// sidekey with the hot secret cached, until stdin closes

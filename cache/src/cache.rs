@@ -263,15 +263,27 @@ impl<F: Fetch, C: Clock> SecretCache<F, C> {
     /// when it has the key ([`memo`]): no lock shared with other threads and
     /// no reference count they touch too.
     pub async fn get_body(&self, key: &Key) -> Result<Bytes, Error> {
-        let inner = &self.inner;
-        if inner.config.caching_enabled(key.kind()) {
-            let now = inner.clock.now();
-            self.restored(now);
-            if let Some(body) = inner.memos.get(key, now) {
-                return Ok(body);
-            }
+        if let Some(body) = self.body_now(key) {
+            return Ok(body);
         }
         self.read(key, Mode::Body, |v| v.body()).await
+    }
+
+    /// [`get_body`](Self::get_body)'s answer when it is at hand: a plain
+    /// hit in this thread's memo, found without waiting for anything.
+    /// `None` is no verdict: ask `get_body`, which answers everything else.
+    ///
+    /// For a server that can answer in the call that received the request
+    /// (issue 31): no future is built, moved into the connection and polled
+    /// for the hot path's answer.
+    pub fn body_now(&self, key: &Key) -> Option<Bytes> {
+        let inner = &self.inner;
+        if !inner.config.caching_enabled(key.kind()) {
+            return None;
+        }
+        let now = inner.clock.now();
+        self.restored(now);
+        inner.memos.get(key, now)
     }
 
     /// Read `key` from upstream now and refill the cache (`refreshNow`).

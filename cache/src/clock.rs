@@ -96,13 +96,9 @@ impl<W: WallClock> RestoreDetector<W> {
     }
 
     fn offset_at(&self, now: Instant) -> i64 {
-        let mono = now.saturating_duration_since(self.base).as_nanos();
-        let wall = self
-            .wall
-            .wall()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        i64::try_from(wall).unwrap_or(i64::MAX) - i64::try_from(mono).unwrap_or(i64::MAX)
+        let mono = nanos(now.saturating_duration_since(self.base));
+        let wall = self.wall.wall().duration_since(UNIX_EPOCH).map_or(0, nanos);
+        wall.saturating_sub(mono)
     }
 
     /// Whether the process was (most likely) restored from a snapshot since
@@ -125,6 +121,15 @@ impl<W: WallClock> RestoreDetector<W> {
             .is_ok();
         moved && gained > threshold
     }
+}
+
+/// A duration in nanoseconds, saturating (an `i64` holds 292 years): in
+/// 64-bit arithmetic, where `as_nanos` is 128-bit, on every read.
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_secs())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(d.subsec_nanos()))
 }
 
 #[cfg(test)]

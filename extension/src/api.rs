@@ -62,6 +62,27 @@ impl<F: Fetch> Api<F> {
         }
     }
 
+    /// The answer to `routed` if it is at hand: a plain read of a value
+    /// this thread's memo holds fresh ([`SecretCache::body_now`]), with the
+    /// request log off. Anything else is [`Api::answer`]'s (`None`).
+    ///
+    /// Answered in the service call itself, the hot path builds no future
+    /// for hyper to hold: `answer`'s, which every route shares, is large
+    /// (the waits of a miss, a batch, a refresh), and hyper moved it into
+    /// the connection's slot and polled it on every request (issue 31).
+    pub(crate) fn answer_now(&self, routed: &Routed) -> Option<Response<Full<Bytes>>> {
+        let Ok(Route::Read(read)) = &routed.route else {
+            return None;
+        };
+        // A role must be admitted (its LRU touched): `read` does it.
+        let plain = !read.refresh_now && read.field.is_none() && read.key.role().is_none();
+        if !plain || routed.log.is_some() {
+            return None;
+        }
+        let body = self.cache.body_now(&read.key)?;
+        Some(json_response(StatusCode::OK, body))
+    }
+
     /// Answer a routed request. Never fails: errors become their JSON
     /// response.
     pub(crate) async fn answer(&self, routed: Routed) -> Response<Full<Bytes>> {

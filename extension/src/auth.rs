@@ -8,16 +8,14 @@
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderName, HeaderValue};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
-/// The token header of the official extension.
-/// Looked up by a ready-made [`HeaderName`]: a `&str` key is parsed and
-/// lower-cased again on every request (`HdrName::from_bytes`, visible in
-/// the hot path's profile).
+/// The token header of the official extension: a ready-made [`HeaderName`],
+/// compared with each of the request's header names as they are read.
 pub(crate) const TOKEN_HEADER: HeaderName =
     HeaderName::from_static("x-aws-parameters-secrets-token");
 
@@ -43,13 +41,31 @@ impl fmt::Debug for Token {
     }
 }
 
+/// The token headers of a request, gathered while its headers are read
+/// once ([`crate::request::route`]): the first value, and whether there
+/// were more.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Presented<'h> {
+    first: Option<&'h HeaderValue>,
+    more: bool,
+}
+
+impl<'h> Presented<'h> {
+    /// One more `X-Aws-Parameters-Secrets-Token` value.
+    pub(crate) fn add(&mut self, value: &'h HeaderValue) {
+        match self.first {
+            None => self.first = Some(value),
+            Some(_) => self.more = true,
+        }
+    }
+}
+
 /// Check the request's token: exactly one header, equal to `token`.
-pub(crate) fn check(headers: &HeaderMap, token: &Token) -> Result<(), ApiError> {
-    let mut values = headers.get_all(&TOKEN_HEADER).iter();
-    let Some(given) = values.next() else {
+pub(crate) fn check(presented: Presented<'_>, token: &Token) -> Result<(), ApiError> {
+    let Some(given) = presented.first else {
         return Err(ApiError::MissingToken);
     };
-    if values.next().is_some() {
+    if presented.more {
         return Err(ApiError::WrongToken);
     }
     let expected = token.as_bytes();

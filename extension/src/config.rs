@@ -45,8 +45,40 @@ pub struct Config {
     /// The role ARN patterns `roleArn` may name (`*` in the role name);
     /// empty: any role the function may assume.
     pub allowed_roles: Vec<String>,
+    /// How Lambda runs this environment (on-demand or Managed Instances).
+    pub lambda: Lambda,
+    /// Metrics as CloudWatch embedded-metric-format lines on stdout
+    /// (`SIDEKEY_METRICS=emf`), or none.
+    pub emf: Option<EmfConfig>,
     /// The token callers must present.
     pub token: Token,
+}
+
+/// How Lambda runs the environment, from the variables it sets.
+///
+/// Lambda Managed Instances (LMI) set `AWS_LAMBDA_INITIALIZATION_TYPE` to
+/// `lambda-managed-instances` and `AWS_LAMBDA_MAX_CONCURRENCY` to the
+/// invocations one environment runs at once ("Understanding the Lambda
+/// Managed Instances execution environment", Lambda developer guide). Such
+/// an environment is never frozen, and extensions there may register for
+/// SHUTDOWN only. Either variable is taken as the sign: both are Lambda's,
+/// set only there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lambda {
+    /// Never frozen between invocations: refreshes and metrics run on
+    /// sidekey's own timers, and no INVOKE event is asked for.
+    pub never_frozen: bool,
+    /// Invocations running at once in this environment (1 on-demand).
+    pub max_concurrency: u32,
+}
+
+/// Where EMF lines go and what they carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmfConfig {
+    /// CloudWatch namespace (`SIDEKEY_METRICS_NAMESPACE`, default `sidekey`).
+    pub namespace: String,
+    /// The `FunctionName` dimension (`AWS_LAMBDA_FUNCTION_NAME`), if set.
+    pub function_name: Option<String>,
 }
 
 impl Config {
@@ -94,6 +126,11 @@ pub mod vars {
     pub const PREFETCH_TAGS: &str = "SIDEKEY_PREFETCH_TAGS";
     pub const FALLBACK_REGIONS: &str = "SIDEKEY_FALLBACK_REGIONS";
     pub const ALLOWED_ROLE_ARNS: &str = "SIDEKEY_ALLOWED_ROLE_ARNS";
+    pub const METRICS: &str = "SIDEKEY_METRICS";
+    pub const METRICS_NAMESPACE: &str = "SIDEKEY_METRICS_NAMESPACE";
+    pub const INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
+    pub const MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
+    pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
     pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
     pub const CONTAINER_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 }
@@ -107,6 +144,11 @@ const MAX_CACHE_SIZE: u64 = 100_000;
 const MAX_TREE_PARAMETERS: u64 = 10_000;
 /// Most bytes per tree we accept: a quarter of the cache's byte bound.
 const MAX_TREE_BYTES: u64 = 8 * 1024 * 1024;
+/// Most invocations at once Lambda runs in one Managed Instances
+/// environment (`PerExecutionEnvironmentMaxConcurrency`: 1 to 1,600).
+const MAX_LAMBDA_CONCURRENCY: u32 = 1600;
+/// Most upstream calls in flight at once derived from the concurrency.
+const MAX_DERIVED_UPSTREAM: u64 = 64;
 /// Longest read deadline we accept: a Lambda function runs 15 minutes at most.
 const MAX_TIMEOUT_MILLIS: u64 = 900_000;
 
@@ -179,6 +221,59 @@ impl<G: Fn(&str) -> Option<String>> Env<G> {
         }))
     }
 
+    /// How Lambda runs the environment. Lambda's own variables: one that
+    /// does not parse is ignored rather than failing the INIT, which under
+    /// Managed Instances would take every worker's environment down.
+    fn lambda(&self) -> Lambda {
+        let managed = self
+            .raw(vars::INITIALIZATION_TYPE)
+            .is_some_and(|t| t == "lambda-managed-instances");
+        let concurrency = self
+            .raw(vars::MAX_CONCURRENCY)
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| *n >= 1);
+        Lambda {
+            never_frozen: managed || concurrency.is_some(),
+            max_concurrency: concurrency.unwrap_or(1).min(MAX_LAMBDA_CONCURRENCY),
+        }
+    }
+
+    /// `SIDEKEY_METRICS` (`off` or `emf`) and the namespace.
+    fn emf(&self) -> Result<Option<EmfConfig>, ConfigError> {
+        match self.raw(vars::METRICS).map(|v| v.to_ascii_lowercase()) {
+            None => return Ok(None),
+            Some(v) if v == "off" => return Ok(None),
+            Some(v) if v == "emf" => {}
+            Some(v) => {
+                return Err(ConfigError {
+                    variable: vars::METRICS,
+                    reason: format!("{v:?} is not emf or off"),
+                })
+            }
+        }
+        let namespace = self
+            .raw(vars::METRICS_NAMESPACE)
+            .unwrap_or_else(|| "sidekey".to_owned());
+        // CloudWatch's rules for a namespace, as the EMF libraries check
+        // them: up to 255 of these characters, and not AWS's own prefix.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._#:/- ".contains(c);
+        if namespace.len() > 255 || !namespace.chars().all(allowed) || namespace.starts_with("AWS/")
+        {
+            return Err(ConfigError {
+                variable: vars::METRICS_NAMESPACE,
+                reason: format!(
+                    "{namespace:?} is not a CloudWatch namespace (up to 255 of \
+                     A-Z a-z 0-9 . _ # : / - and space, not starting with AWS/)"
+                ),
+            });
+        }
+        let function_name = self.raw(vars::FUNCTION_NAME);
+        Ok(Some(EmfConfig {
+            namespace,
+            function_name,
+        }))
+    }
+
     /// A comma-separated list of ids, each checked, duplicates dropped.
     fn ids(&self, variable: &'static str) -> Result<Vec<String>, ConfigError> {
         let mut ids: Vec<String> = Vec::new();
@@ -211,9 +306,24 @@ impl Config {
         let enabled = env.flag(vars::CACHE_ENABLED, true)?;
         let size = env.number(vars::CACHE_SIZE, 1000, 0..=MAX_CACHE_SIZE)? as usize;
         let port = env.number(vars::HTTP_PORT, 2773, 1..=65535)? as u16;
-        let max_connections = env.number(vars::MAX_CONNECTIONS, 3, 1..=1000)? as usize;
-        let max_client_connections =
-            env.number(vars::MAX_CLIENT_CONNECTIONS, 128, 1..=10_000)? as usize;
+        let lambda = env.lambda();
+        // Under Managed Instances every one of `max_concurrency` workers may
+        // hold a keep-alive connection to the API (and one more to the SDK
+        // endpoint), and may miss on a different value at once: the
+        // defaults grow with it. On-demand (one invocation at a time) they
+        // are the official extension's.
+        let workers = u64::from(lambda.max_concurrency);
+        let max_connections = env.number(
+            vars::MAX_CONNECTIONS,
+            (workers / 2).clamp(3, MAX_DERIVED_UPSTREAM),
+            1..=1000,
+        )? as usize;
+        let max_client_connections = env.number(
+            vars::MAX_CLIENT_CONNECTIONS,
+            (2 * workers).max(128),
+            1..=10_000,
+        )? as usize;
+        let emf = env.emf()?;
         let log_level = env.level(vars::LOG_LEVEL)?;
         let sm_ttl = env.number(vars::SM_TTL, 300, 0..=MAX_TTL_SECS)?;
         let ssm_ttl = env.number(vars::SSM_TTL, 300, 0..=MAX_TTL_SECS)?;
@@ -345,6 +455,8 @@ impl Config {
             trees,
             max_roles,
             allowed_roles,
+            lambda,
+            emf,
             token,
         })
     }
@@ -382,6 +494,64 @@ mod tests {
         assert_eq!(c.trees.max_bytes, 1024 * 1024);
         assert_eq!(c.cache.max_stale, None, "no cap on serving stale");
         assert_eq!((c.max_roles, c.allowed_roles.len()), (20, 0));
+        assert_eq!(c.max_client_connections, 128);
+        let on_demand = Lambda {
+            never_frozen: false,
+            max_concurrency: 1,
+        };
+        assert_eq!(c.lambda, on_demand);
+        assert_eq!(c.emf, None, "metrics lines cost log ingestion: off");
+    }
+
+    #[test]
+    fn managed_instances_are_recognised_and_size_the_limits() {
+        let c = config(&[
+            (vars::INITIALIZATION_TYPE, "lambda-managed-instances"),
+            (vars::MAX_CONCURRENCY, "16"),
+        ])
+        .unwrap();
+        assert!(c.lambda.never_frozen);
+        assert_eq!(c.lambda.max_concurrency, 16);
+        assert_eq!((c.max_connections, c.cache.max_upstream), (8, 8));
+        assert_eq!(c.max_client_connections, 128);
+        let c = config(&[(vars::MAX_CONCURRENCY, "400")]).unwrap();
+        assert!(c.lambda.never_frozen, "the concurrency alone says it");
+        assert_eq!((c.max_connections, c.max_client_connections), (64, 800));
+        // Set explicitly, ours win.
+        let c = config(&[
+            (vars::MAX_CONCURRENCY, "400"),
+            (vars::MAX_CONNECTIONS, "5"),
+            (vars::MAX_CLIENT_CONNECTIONS, "100"),
+        ])
+        .unwrap();
+        assert_eq!((c.max_connections, c.max_client_connections), (5, 100));
+        // Lambda's variables never fail the INIT.
+        for (var, value) in [
+            (vars::MAX_CONCURRENCY, "many"),
+            (vars::MAX_CONCURRENCY, "0"),
+            (vars::INITIALIZATION_TYPE, "snap-start"),
+            (vars::INITIALIZATION_TYPE, "on-demand"),
+        ] {
+            let c = config(&[(var, value)]).unwrap();
+            assert!(!c.lambda.never_frozen, "{var}={value}");
+        }
+        let c = config(&[(vars::MAX_CONCURRENCY, "99999")]).unwrap();
+        assert_eq!(c.lambda.max_concurrency, 1600);
+    }
+
+    #[test]
+    fn emf_metrics_are_opt_in_with_a_checked_namespace() {
+        let c = config(&[(vars::METRICS, "EMF"), (vars::FUNCTION_NAME, "orders")]).unwrap();
+        let emf = c.emf.unwrap();
+        assert_eq!(emf.namespace, "sidekey");
+        assert_eq!(emf.function_name.as_deref(), Some("orders"));
+        let c = config(&[
+            (vars::METRICS, "emf"),
+            (vars::METRICS_NAMESPACE, "team/app_1"),
+        ])
+        .unwrap();
+        assert_eq!(c.emf.unwrap().namespace, "team/app_1");
+        assert_eq!(config(&[(vars::METRICS, "off")]).unwrap().emf, None);
     }
 
     #[test]
@@ -446,10 +616,19 @@ mod tests {
             (vars::FALLBACK_REGIONS, "us west 2"),
             (vars::ALLOWED_ROLE_ARNS, "arn:aws:iam::1:role/x"),
             (vars::ALLOWED_ROLE_ARNS, "reader-*"),
+            (vars::METRICS, "prometheus"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
             assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_namespaces_are_refused() {
+        for ns in ["AWS/Lambda", "a\u{e9}", "with\nnewline", &"n".repeat(256)] {
+            let err = config(&[(vars::METRICS, "emf"), (vars::METRICS_NAMESPACE, ns)]).unwrap_err();
+            assert_eq!(err.variable, vars::METRICS_NAMESPACE);
         }
     }
 

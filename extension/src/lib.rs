@@ -9,8 +9,11 @@ Extension's HTTP API so function code switches over unchanged.
 Dependencies point down this list; no module imports one above it.
 
 * `lifecycle`: the phases: serve (bind, prefetch, server), register and
-  run the event loop (INVOKE refresh, SnapStart restore, SHUTDOWN), shut
-  down (drain, wipe). Its [`run`] is what `main` calls.
+  run the event loop (INVOKE refresh, SnapStart restore, SHUTDOWN; SHUTDOWN
+  only under Managed Instances), shut down (drain, last metrics, wipe). Its [`run`] is what `main` calls.
+* `background`: the timers of an environment never frozen (Lambda
+  Managed Instances): refreshes as values come due, metrics lines.
+* `emf`: the cache's counters as CloudWatch embedded-metric-format lines.
 * `server`: accept loop, connection limits, graceful drain.
 * `api`: a routed request answered from the cache.
 * `request`: an HTTP request to a route, one parser per endpoint.
@@ -33,7 +36,9 @@ See `docs/architecture.md` for the data flow and the HTTP contract.
 
 mod api;
 mod auth;
+mod background;
 pub mod config;
+mod emf;
 mod error;
 mod ids;
 pub mod lifecycle;

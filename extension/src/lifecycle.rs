@@ -58,7 +58,9 @@ use tokio::task::JoinHandle;
 use sidekey_aws::AwsClient;
 
 use crate::api::Api;
-use crate::config::Config;
+use crate::background::Background;
+use crate::config::{Config, Lambda};
+use crate::emf::Emf;
 use crate::sdk::Sdk;
 use crate::server;
 
@@ -97,7 +99,22 @@ pub enum Error {
 /// Run the extension to SHUTDOWN.
 pub async fn run(config: Config) -> Result<(), Error> {
     let serving = Serving::start(&config).await?;
-    let ended = events(&serving.cache).await;
+    let lambda = config.lambda;
+    // Never frozen (Managed Instances): refreshes and metrics on our own
+    // timers, as no INVOKE comes.
+    let background = lambda
+        .never_frozen
+        .then(|| Background::start(&serving.cache, serving.emf.clone()));
+    if lambda.never_frozen {
+        tracing::info!(
+            max_concurrency = lambda.max_concurrency,
+            "Lambda Managed Instances: SHUTDOWN only, refreshes on a timer"
+        );
+    }
+    let ended = events(&serving.cache, lambda, serving.emf.clone()).await;
+    if let Some(background) = background {
+        background.stop().await;
+    }
     let drain = match &ended {
         Ok(Some(deadline_ms)) => drain_budget(*deadline_ms),
         _ => MAX_DRAIN,
@@ -109,6 +126,8 @@ pub async fn run(config: Config) -> Result<(), Error> {
 /// Phase 1 and 3: the listener bound, the cache built, the server running.
 struct Serving<F: Fetch> {
     cache: SecretCache<F>,
+    /// The metrics lines, if on: the last written after the drain.
+    emf: Option<Arc<Emf>>,
     /// Holds the roles' credentials, wiped with the cache.
     aws: Arc<AwsClient>,
     stop: watch::Sender<Option<Duration>>,
@@ -161,8 +180,10 @@ impl Serving<Upstream> {
             stopped,
         ));
         tracing::info!(%addr, "listening");
+        let emf = config.emf.clone().map(|c| Arc::new(Emf::new(c)));
         Ok(Self {
             cache,
+            emf,
             aws,
             stop,
             server: Some(server),
@@ -177,6 +198,9 @@ impl<F: Fetch> Serving<F> {
         let _ = self.stop.send(Some(drain));
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        if let Some(emf) = &self.emf {
+            emf.flush(self.cache.metrics());
         }
         self.cache.close();
         self.aws.roles().clear();
@@ -194,12 +218,22 @@ impl<F: Fetch> Drop for Serving<F> {
 
 /// Phase 2: register and run the event loop. `Ok(Some(deadline_ms))` at
 /// SHUTDOWN, `Ok(None)` if Lambda ended the loop without one.
-async fn events<F: Fetch>(cache: &SecretCache<F>) -> Result<Option<u64>, Error> {
+///
+/// On-demand it asks for INVOKE and SHUTDOWN: INVOKE is when a frozen
+/// environment runs, so refreshes and metrics happen then. Never frozen
+/// (Managed Instances) it asks for SHUTDOWN only: Lambda refuses INVOKE
+/// there, failing the INIT, and the timers do that work instead.
+async fn events<F: Fetch>(
+    cache: &SecretCache<F>,
+    lambda: Lambda,
+    emf: Option<Arc<Emf>>,
+) -> Result<Option<u64>, Error> {
     let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<u64>(1);
     let processor = {
         let cache = cache.clone();
         service_fn(move |event: LambdaEvent| {
             let cache = cache.clone();
+            let emf = emf.clone();
             let shutdown_tx = shutdown_tx.clone();
             async move {
                 // A restore found here (or by a read) makes every value due.
@@ -209,6 +243,9 @@ async fn events<F: Fetch>(cache: &SecretCache<F>) -> Result<Option<u64>, Error> 
                         let report = cache.refresh_due(INVOKE_REFRESH_BUDGET).await;
                         if report != RefreshReport::default() {
                             tracing::debug!(?report, "INVOKE refresh");
+                        }
+                        if let Some(emf) = &emf {
+                            emf.tick(cache.metrics());
                         }
                     }
                     NextEvent::Shutdown(e) => {
@@ -222,7 +259,10 @@ async fn events<F: Fetch>(cache: &SecretCache<F>) -> Result<Option<u64>, Error> 
     };
     let registered = Extension::new()
         .with_extension_name(NAME)
-        .with_events(&["INVOKE", "SHUTDOWN"])
+        .with_events(match lambda.never_frozen {
+            true => &["SHUTDOWN"],
+            false => &["INVOKE", "SHUTDOWN"],
+        })
         .with_events_processor(processor)
         .register()
         .await

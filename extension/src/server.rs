@@ -29,9 +29,15 @@
 //! and the timer cost about 1 % of the server's CPU per request.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::Full;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -139,23 +145,50 @@ fn serve_connection<F: Fetch>(
     // cloned instead, its count touched only by the worker running it.
     let api = Arc::new(api);
     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let api = Arc::clone(&api);
         // A GET is routed here, and the request dropped before the answer
         // is awaited: see `Api::route`. An SDK request needs its body.
         let call = if sdk::is_sdk(&req) {
             Call::Sdk(req)
         } else {
-            Call::Api(api.route(&req))
+            let routed = api.route(&req);
+            if let Some(response) = api.answer_now(&routed) {
+                return Answer::Ready(ready(response));
+            }
+            Call::Api(routed)
         };
-        async move {
-            Ok::<_, Infallible>(match call {
+        let api = Arc::clone(&api);
+        // Boxed: hyper keeps the service's future in the connection, and
+        // this one is large; the hot path's answer above is not moved.
+        Answer::Later(Box::pin(async move {
+            match call {
                 Call::Api(routed) => api.answer(routed).await,
                 Call::Sdk(req) => api.answer_sdk(req).await,
-            })
-        }
+            }
+        }))
     });
     // No timer: no header-read timeout (see the module's doc).
     http1::Builder::new().serve_connection(TokioIo::new(Box::pin(stream)), service)
+}
+
+/// A request's answer, as the service hands it to hyper: at hand
+/// ([`Api::answer_now`]), or still to be worked out.
+enum Answer<F> {
+    /// The hot path's.
+    Ready(Ready<Response<Full<Bytes>>>),
+    /// Everything but the hot path.
+    Later(Pin<Box<F>>),
+}
+
+impl<F: Future<Output = Response<Full<Bytes>>>> Future for Answer<F> {
+    type Output = Result<Response<Full<Bytes>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Unpin: `Ready` is, and the other future is boxed.
+        match self.get_mut() {
+            Answer::Ready(ready) => Pin::new(ready).poll(cx).map(Ok),
+            Answer::Later(later) => later.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// What a request is answered by.

@@ -22,6 +22,9 @@ fn demo_runs_to_completion() {
         "BatchGetSecretValue=0 GetSecretValue=1",
         "got the key exactly as stored: yes (3 calls)",
         "exited (exit status: 0)",
+        "metrics line for CloudWatch (SIDEKEY_METRICS=emf): {",
+        "\"_aws\":{\"CloudWatchMetrics\":[{",
+        "\"UpstreamCalls\":1",
         "everything the demo started is stopped",
     ] {
         assert!(
@@ -42,6 +45,14 @@ fn demo_runs_to_completion() {
         3,
         "{counters}"
     );
+    // boto3 through the SDK-compatible endpoint, from the cache, where the
+    // demo has moto's Python (scripts/tools.sh exports it).
+    if std::env::var_os("SIDEKEY_PYTHON").is_some() {
+        assert!(
+            stdout.contains("as stored: yes)") && stdout.contains("upstream calls since: 0"),
+            "no boto3 read through sidekey in:\n{stdout}"
+        );
+    }
     assert!(
         !stdout.contains("demo-openweather-key"),
         "the demo printed the key"

@@ -289,7 +289,13 @@ async fn shutdown_drains_wipes_and_exits_within_budget() {
         "{:?}",
         report.elapsed
     );
-    assert!(report.logs.contains("stopped; cache and role credentials wiped"), "{}", report.logs);
+    assert!(
+        report
+            .logs
+            .contains("stopped; cache and role credentials wiped"),
+        "{}",
+        report.logs
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

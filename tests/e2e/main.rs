@@ -7,6 +7,7 @@ mod demo;
 mod edge;
 mod extension;
 mod fleet;
+mod lmi;
 mod platforms;
 mod reliability;
 mod sdk;

@@ -150,7 +150,7 @@ async fn python_example_reads_a_batch_through_sidekey() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_example_under_aws_lambda_ric_reads_through_sidekey() {
     let ric = std::env::var("SIDEKEY_NODE_RIC")
-        .expect("SIDEKEY_NODE_RIC (aws-lambda-ric's bin/index.mjs): run scripts/test.sh, or source scripts/tools.sh");
+        .expect("SIDEKEY_NODE_RIC (aws-lambda-ric's bin/index.mjs): run scripts/test.sh, or source scripts/tools.sh test");
     example_reads_through_sidekey("node".into(), &[&ric, "index.handler"], examples("node")).await;
 }
 

@@ -54,6 +54,19 @@ pub fn extension_command() -> Vec<OsString> {
         .collect()
 }
 
+/// [`extension_command`] with `runner`'s words in front instead of
+/// `SIDEKEY_EXTENSION_RUNNER`'s, if there are any.
+fn extension_command_under(runner: &[String]) -> Vec<OsString> {
+    if runner.is_empty() {
+        return extension_command();
+    }
+    runner
+        .iter()
+        .map(OsString::from)
+        .chain([bin("sidekey").into_os_string()])
+        .collect()
+}
+
 /// A child process whose stdout and stderr go to a log file.
 pub struct Process {
     child: Child,
@@ -166,6 +179,10 @@ pub struct Options {
     /// Arguments of the runtime program (an interpreter's: the runtime
     /// interface client and the handler).
     pub runtime_args: Vec<String>,
+    /// How many copies of the runtime to start (0 means 1): Lambda Managed
+    /// Instances run one Python process per concurrent invocation, each
+    /// polling the Runtime API on its own.
+    pub runtime_processes: usize,
     /// The runtime's working directory (Lambda's is the task root); the
     /// current one if `None`.
     pub runtime_dir: Option<PathBuf>,
@@ -192,6 +209,9 @@ pub struct Options {
     /// (as `record_init_errors` does), so [`Lambda::invoke_timed`] sees when
     /// the extension polls `/next`.
     pub watch_events: bool,
+    /// Words to run the extension under (a tool: the benchmarks' callgrind),
+    /// in place of `SIDEKEY_EXTENSION_RUNNER`'s when not empty.
+    pub runner: Vec<String>,
 }
 
 impl Options {
@@ -243,6 +263,8 @@ pub struct Lambda {
     pub extension: Process,
     /// The function, if one was asked for.
     pub runtime: Option<Process>,
+    /// Its further processes ([`Options::runtime_processes`]).
+    pub workers: Vec<Process>,
     /// The extension's HTTP port.
     pub port: u16,
     /// The session token callers present.
@@ -362,7 +384,7 @@ impl Lambda {
         ext_env.extend(options.extension_env.iter().cloned());
         let spawned_at = Instant::now();
         let mut extension = Process::spawn_command(
-            &extension_command(),
+            &extension_command_under(&options.runner),
             None,
             &ext_env,
             dir.join("sidekey.log"),
@@ -381,28 +403,40 @@ impl Lambda {
             panic!("sidekey did not register: {}", extension.logs());
         }
 
-        let runtime = options.runtime.as_ref().map(|(path, extra)| {
-            let mut rt_env = env.clone();
-            rt_env.extend(extra.iter().cloned());
-            let argv: Vec<OsString> = std::iter::once(path.into())
-                .chain(options.runtime_args.iter().map(OsString::from))
-                .collect();
-            let p = Process::spawn_command(
-                &argv,
-                options.runtime_dir.as_deref(),
-                &rt_env,
-                dir.join("runtime.log"),
-                None,
-            );
-            if options.freeze {
-                sim.register_freeze_pid(p.pid());
-            }
-            p
-        });
+        let mut processes: Vec<Process> = match &options.runtime {
+            None => Vec::new(),
+            Some((path, extra)) => (0..options.runtime_processes.max(1))
+                .map(|i| {
+                    let mut rt_env = env.clone();
+                    rt_env.extend(extra.iter().cloned());
+                    let argv: Vec<OsString> = std::iter::once(path.into())
+                        .chain(options.runtime_args.iter().map(OsString::from))
+                        .collect();
+                    let log = match i {
+                        0 => dir.join("runtime.log"),
+                        i => dir.join(format!("runtime-{i}.log")),
+                    };
+                    let p = Process::spawn_command(
+                        &argv,
+                        options.runtime_dir.as_deref(),
+                        &rt_env,
+                        log,
+                        None,
+                    );
+                    if options.freeze {
+                        sim.register_freeze_pid(p.pid());
+                    }
+                    p
+                })
+                .collect(),
+        };
+        let workers = processes.split_off(processes.len().min(1));
+        let runtime = processes.pop();
         Lambda {
             sim,
             extension,
             runtime,
+            workers,
             port,
             token,
             front,
@@ -508,7 +542,7 @@ impl Lambda {
     /// Everything the extension and the function printed so far.
     pub fn logs(&self) -> String {
         let mut all = self.extension.logs();
-        if let Some(rt) = &self.runtime {
+        for rt in self.runtime.iter().chain(&self.workers) {
             all.push_str(&rt.logs());
         }
         all

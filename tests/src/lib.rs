@@ -9,12 +9,15 @@ The harness of sidekey's end-to-end tests: real emulators, all on loopback.
 * [`faults`]: the upstream-fault scenarios the tests assert on and `faults_probe` prints.
 */
 
+#[cfg(feature = "sdk")]
 pub mod aws;
 pub mod client;
+#[cfg(feature = "sdk")]
 pub mod faults;
 pub mod hygiene;
 pub mod lambda;
 pub mod moto;
 pub mod proxy;
 pub mod runtime;
+pub mod seed;
 pub mod stub;

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 use sidekey_cache::key::Role;
 use sidekey_cache::Key;
 
-use crate::auth::{self, Token};
+use crate::auth::{self, Token, TOKEN_HEADER};
 use crate::error::ApiError;
 
 mod batch;
@@ -99,7 +99,19 @@ pub(crate) fn route(
     headers: &HeaderMap,
     token: &Token,
 ) -> Result<Route, ApiError> {
-    if headers.contains_key(&X_FORWARDED_FOR) {
+    // One pass over the few headers a caller sends, comparing names:
+    // looking the two up instead hashed each name on every request
+    // (`hash_elem_using`, about 270 instructions a request, issue 31).
+    let mut forwarded = false;
+    let mut presented = auth::Presented::default();
+    for (name, value) in headers {
+        if *name == TOKEN_HEADER {
+            presented.add(value);
+        } else if *name == X_FORWARDED_FOR {
+            forwarded = true;
+        }
+    }
+    if forwarded {
         return Err(ApiError::Forwarded);
     }
     if method != Method::GET {
@@ -109,7 +121,7 @@ pub(crate) fn route(
     if let Endpoint::Ping = endpoint {
         return Ok(Route::Ping);
     }
-    auth::check(headers, token)?;
+    auth::check(presented, token)?;
     let query = uri.query().unwrap_or("");
     let read = match endpoint {
         Endpoint::Ping => return Ok(Route::Ping),

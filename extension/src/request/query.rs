@@ -56,6 +56,22 @@ pub(super) struct Params<'a> {
     values: [Option<Cow<'a, str>>; MAX_PARAMS],
 }
 
+/// `text` split at each `sep`, an ASCII byte: a byte search, where
+/// `str::split` with a `char` sets up a `CharSearcher` for each part.
+fn split_ascii(text: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.bytes().position(|b| b == sep) {
+            Some(i) => {
+                rest = text.get(i + 1..);
+                text.get(..i)
+            }
+            None => rest.take(),
+        }
+    })
+}
+
 impl<'a> Params<'a> {
     /// Parse `query`, accepting only the names in `allowed` (at most
     /// [`MAX_PARAMS`]).
@@ -70,8 +86,11 @@ impl<'a> Params<'a> {
             )));
         }
         let mut values: [Option<Cow<'a, str>>; MAX_PARAMS] = Default::default();
-        for part in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        for part in split_ascii(query, b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = split_ascii(part, b'=')
+                .next()
+                .and_then(|name| Some((name, part.get(name.len() + 1..)?)))
+                .unwrap_or((part, ""));
             let name = decode(name).map_err(|e| bad(format!("parameter name: {e}")))?;
             let value = decode(value).map_err(|e| bad(format!("{name}: {e}")))?;
             let Some(slot) = allowed

@@ -9,10 +9,10 @@
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use sidekey_tests::aws;
 use sidekey_tests::lambda::{bin, Lambda, Options};
 use sidekey_tests::moto::Moto;
 use sidekey_tests::proxy::Proxy;
+use sidekey_tests::seed;
 use sidekey_tests::stub::Stub;
 
 const SECRET_ID: &str = "demo/openweather";
@@ -52,8 +52,12 @@ async fn main() {
             started.elapsed()
         );
         let p = Proxy::start(m.addr()).await;
-        let sm = aws::secrets(&m.url()).await;
-        aws::create_secret(&sm, SECRET_ID, &format!(r#"{{"apikey":"{DEMO_KEY}"}}"#)).await;
+        seed::create_secret(
+            &m.url(),
+            SECRET_ID,
+            &format!(r#"{{"apikey":"{DEMO_KEY}"}}"#),
+        )
+        .await;
         println!(
             "  seeded secret              {SECRET_ID} = {{\"apikey\": <{} chars>}}",
             DEMO_KEY.len()
@@ -77,6 +81,8 @@ async fn main() {
                 "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL".into(),
                 "info".into(),
             ),
+            // The counters as a CloudWatch embedded-metric-format line.
+            ("SIDEKEY_METRICS".into(), "emf".into()),
         ],
         runtime: Some((
             bin("weather"),
@@ -153,6 +159,9 @@ async fn main() {
             seen.len()
         );
     }
+    if let (Some(p), Some(python)) = (&proxy, std::env::var_os("SIDEKEY_PYTHON")) {
+        sdk_read(&lambda, p, &python, &secret_id);
+    }
     let report = lambda.shutdown().await;
     println!(
         "  SHUTDOWN -> extension exited ({}) in {:?}",
@@ -161,8 +170,74 @@ async fn main() {
             .map_or("still running".into(), |s| s.to_string()),
         report.elapsed
     );
+    let emf = |l: &&str| l.starts_with('{') && l.contains("\"_aws\":");
+    if let Some(line) = report.logs.lines().find(emf) {
+        println!("  metrics line for CloudWatch (SIDEKEY_METRICS=emf): {line}");
+    }
     drop(moto);
     println!("done: everything the demo started is stopped.");
+}
+
+/// boto3, unchanged, reading the secret through sidekey's SDK-compatible
+/// endpoint: all it takes is `AWS_ENDPOINT_URL_SECRETS_MANAGER` naming
+/// sidekey, as a function's environment would (the function's own
+/// credentials sign it, and sidekey verifies them). The Python with boto3
+/// is moto's (scripts/tools.sh exports `SIDEKEY_PYTHON`): no install of its
+/// own.
+fn sdk_read(lambda: &Lambda, proxy: &Proxy, python: &std::ffi::OsStr, secret_id: &str) {
+    const READ: &str = "import boto3, json, sys, time\n\
+        sm = boto3.client('secretsmanager')\n\
+        t = time.perf_counter()\n\
+        value = json.loads(sm.get_secret_value(SecretId=sys.argv[1])['SecretString'])\n\
+        print(json.dumps({'fields': sorted(value), 'chars': len(value.get('apikey', '')), \
+        'key_ok': value.get('apikey') == sys.argv[2], 'ms': (time.perf_counter() - t) * 1e3}))\n";
+    let upstream = proxy.calls("GetSecretValue");
+    let out = std::process::Command::new(python)
+        .args(["-c", READ, secret_id, DEMO_KEY])
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", lambda.url())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_SESSION_TOKEN", &lambda.token)
+        .env("AWS_REGION", "us-east-1")
+        // boto3 reads this one (Lambda sets both).
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output();
+    let answer = out
+        .as_ref()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok());
+    println!(
+        "\n  boto3, unchanged, with AWS_ENDPOINT_URL_SECRETS_MANAGER={}:",
+        lambda.url()
+    );
+    match answer {
+        Some(a) => println!(
+            "    get_secret_value -> fields {} (apikey: <{} chars>, as stored: {}) in {:.1} ms; upstream calls since: {}",
+            a["fields"],
+            a["chars"],
+            if a["key_ok"] == true { "yes" } else { "NO" },
+            a["ms"].as_f64().unwrap_or(0.0),
+            proxy.calls("GetSecretValue") - upstream
+        ),
+        None => println!(
+            "    not run ({})",
+            out.map_or_else(
+                |e| e.to_string(),
+                // The exception, on the traceback's last line.
+                |o| truncate(
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or_default(),
+                    200
+                )
+            )
+        ),
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
