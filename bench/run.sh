@@ -5,10 +5,13 @@
 #
 #   bench/run.sh           full run (about 3 minutes after the builds)
 #   bench/run.sh --quick   short run: checks the harness, rough figures
-#   bench/run.sh --fleet   the fleet simulation only (issue 13; virtual time, no moto,
-#                          about a minute on 2 cores): merges its section and
-#                          bench/fleet.png into REPORT.md and "fleet" into results.json,
-#                          leaving the other figures as they are
+#   bench/run.sh --fleet   the fleet simulation only (issues 13 and 30; virtual time, no moto;
+#                          8 scenarios x 9 policies x 3 seeds, 210 runs: most of an hour on
+#                          2 busy cores): merges its section and bench/fleet.png into
+#                          REPORT.md and "fleet" into results.json, leaving the other figures
+#                          as they are. After it: --seeds 13,14,15, --threads N, --quick (the
+#                          test's reduced fleet), --report-only (the section and chart again
+#                          from results.json, e.g. after editing bench/src/fleet/notes.rs)
 #
 # Benchmarks print figures; nothing here fails on a timing.
 set -euo pipefail

@@ -45,10 +45,25 @@ use crate::ops::{
 };
 
 /// Attempts of one read (the SDK's standard mode has the same).
-const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// Backoff before attempt n+1: a random pause up to `BACKOFF * 2^(n-1)`.
-const BACKOFF: Duration = Duration::from_millis(100);
+pub const BACKOFF: Duration = Duration::from_millis(100);
+
+/// The pause after failed attempt `attempt` (1-based), drawn by `unit` in
+/// [0, 1): full jitter over `[0, BACKOFF * 2^(attempt-1))`. Public so the
+/// fleet simulation (`bench/`) models the retries this fetcher makes from
+/// the same constants and cannot drift from them.
+pub fn backoff_pause(attempt: u32, unit: f64) -> Duration {
+    BACKOFF.mul_f64(unit * f64::from(1u32 << (attempt.clamp(1, 31) - 1)))
+}
+
+/// The bound of one attempt under an operation's overall `deadline`:
+/// half of it, so a hung connection is given up in time for one retry on
+/// a fresh one.
+pub fn attempt_bound(deadline: Duration) -> Duration {
+    deadline / 2
+}
 
 /// How one service is called: where, and within what.
 #[derive(Clone, Debug)]
@@ -114,7 +129,7 @@ impl SigV4Fetcher {
                 endpoints: vec![aws.endpoint(service).clone()],
                 deadline,
                 attempts: MAX_ATTEMPTS,
-                attempt: deadline / 2,
+                attempt: attempt_bound(deadline),
                 not_found_falls_through: false,
             }
         };
@@ -269,7 +284,7 @@ impl SigV4Fetcher {
                 // attempt, or the next read, signs with fresh ones.
                 self.aws.forget_credentials(role).await;
             }
-            let pause = BACKOFF.mul_f64(fastrand::f64() * f64::from(1u32 << (attempt - 1)));
+            let pause = backoff_pause(attempt, fastrand::f64());
             if attempt >= attempts || !retried(&outcome) || Instant::now() + pause >= until {
                 return Err(outcome);
             }
@@ -350,7 +365,7 @@ impl SigV4Fetcher {
 /// last good value meanwhile), and an SDK reading through the
 /// SDK-compatible endpoint retries on its own: each of its attempts made
 /// three upstream calls (issue 27).
-fn retried(e: &Error) -> bool {
+pub fn retried(e: &Error) -> bool {
     e.is_transient() && e.kind() != ErrorKind::Throttled
 }
 

@@ -8,9 +8,11 @@
 //! sidekey-bench verify                           (the SigV4 verification of one SDK request)
 //! sidekey-bench instructions [--requests N]      (instructions per request, sidekey and
 //!                                                the floor, under callgrind)
-//! sidekey-bench fleet [--seed N] [--threads N] [--as-before] [--out DIR]
+//! sidekey-bench fleet [--seeds N,N,N] [--threads N] [--quick] [--out DIR]
 //!                                               (the fleet simulation only: merges its section
 //!                                                into REPORT.md and "fleet" into results.json)
+//! sidekey-bench fleet --report-only [--out DIR]  (the section and chart again from the "fleet"
+//!                                                results.json holds, with today's notes)
 //! ```
 
 use std::path::PathBuf;
@@ -60,9 +62,19 @@ fn main() -> ExitCode {
         .to_path_buf();
     let out = flag("--out").map_or_else(|| root.join("bench"), PathBuf::from);
     if args.first().map(String::as_str) == Some("fleet") {
-        let seed = flag("--seed").and_then(|s| s.parse().ok()).unwrap_or(13);
+        let seeds: Vec<u64> = flag("--seeds")
+            .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![13, 14, 15]);
         let threads = flag("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
-        return run_fleet(&out, seed, threads, args.iter().any(|a| a == "--as-before"));
+        let size = if args.iter().any(|a| a == "--quick") {
+            fleet::Size::QUICK
+        } else {
+            fleet::Size::FULL
+        };
+        if args.iter().any(|a| a == "--report-only") {
+            return fleet_report(&out);
+        }
+        return run_fleet(&out, &seeds, threads, size);
     }
     if args.first().map(String::as_str) == Some("serve") {
         // sidekey under the simulator with the hot secret cached, for
@@ -129,7 +141,7 @@ fn main() -> ExitCode {
         std::fs::read_to_string(out.join("results.json")),
     ) {
         if let Ok(serde_json::Value::Object(old)) = serde_json::from_str(&old) {
-            for key in ["fleet", "fleet_before"] {
+            for key in ["fleet"] {
                 if let Some(v) = old.get(key) {
                     doc.insert(key.to_owned(), v.clone());
                 }
@@ -160,34 +172,50 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The fleet simulation alone: run it, draw `fleet.png`, and merge its
-/// section and figures into `REPORT.md` and `results.json`. With
-/// `as_before` the figures go to `"fleet_before"`, the baseline the report
-/// compares sidekey's later runs with.
-fn run_fleet(out: &std::path::Path, seed: u64, threads: usize, as_before: bool) -> ExitCode {
-    eprintln!("fleet simulation: seed {seed}, {threads} thread(s)");
-    let results = fleet::run(seed, threads);
-    eprintln!("fleet simulation: {:.1} s", results.wall_secs);
+/// The fleet section and chart written again from the figures
+/// `results.json` holds (after the notes are edited), without a run.
+fn fleet_report(out: &std::path::Path) -> ExitCode {
     let json_path = out.join("results.json");
-    if let Err(e) = fleet::report::merge_json(&json_path, &results, as_before) {
+    let results: Option<fleet::FleetResults> = std::fs::read_to_string(&json_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|doc| serde_json::from_value(doc.get("fleet")?.clone()).ok());
+    let Some(results) = results else {
+        eprintln!("{}: no fleet figures to report", json_path.display());
+        return ExitCode::FAILURE;
+    };
+    if let Err(e) = fleet::report::merge_json(&json_path, &results) {
         eprintln!("cannot write {}: {e}", json_path.display());
         return ExitCode::FAILURE;
     }
-    if as_before {
-        println!("kept as \"fleet_before\" in {}", json_path.display());
-        return ExitCode::SUCCESS;
+    write_fleet(out, &results)
+}
+
+/// The fleet simulation alone: run it, draw `fleet.png`, and merge its
+/// section and figures into `REPORT.md` and `results.json`.
+fn run_fleet(out: &std::path::Path, seeds: &[u64], threads: usize, size: fleet::Size) -> ExitCode {
+    eprintln!("fleet simulation: seeds {seeds:?}, {threads} thread(s), {size:?}");
+    let results = fleet::run(seeds, threads, size, true);
+    eprintln!("fleet simulation: {:.1} s", results.wall_secs);
+    let json_path = out.join("results.json");
+    if let Err(e) = fleet::report::merge_json(&json_path, &results) {
+        eprintln!("cannot write {}: {e}", json_path.display());
+        return ExitCode::FAILURE;
     }
+    write_fleet(out, &results)
+}
+
+/// Draw `fleet.png` and splice the section into `REPORT.md`.
+fn write_fleet(out: &std::path::Path, results: &fleet::FleetResults) -> ExitCode {
     let chart_file = "fleet.png";
     let chart = chart::load_font().and_then(|()| {
-        fleet::chart_draw(&results, &out.join(chart_file)).map_err(|e| e.to_string())
+        fleet::chart_draw(results, &out.join(chart_file)).map_err(|e| e.to_string())
     });
     if let Err(why) = &chart {
         eprintln!("no fleet chart: {why}");
     }
-    let before = fleet::report::load(&json_path, "fleet_before");
     let section = fleet::report::markdown(
-        &results,
-        before.as_ref(),
+        results,
         chart.as_ref().map(|()| chart_file).map_err(String::as_str),
     );
     let report_path = out.join("REPORT.md");
