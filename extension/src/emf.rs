@@ -100,14 +100,16 @@ impl Emf {
 
     /// Write a line if a minute has passed since the last one.
     pub fn tick(&self, now: Metrics) {
-        if let Some(line) = self.take_line(now, false) {
-            write(&line);
-        }
+        self.emit(now, false);
     }
 
     /// Write a line now (SHUTDOWN), if anything changed.
     pub fn flush(&self, now: Metrics) {
-        if let Some(line) = self.take_line(now, true) {
+        self.emit(now, true);
+    }
+
+    fn emit(&self, now: Metrics, force: bool) {
+        if let Some(line) = self.take_line(now, force) {
             write(&line);
         }
     }

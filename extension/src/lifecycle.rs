@@ -102,15 +102,13 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let lambda = config.lambda;
     // Never frozen (Managed Instances): refreshes and metrics on our own
     // timers, as no INVOKE comes.
-    let background = lambda
-        .never_frozen
-        .then(|| Background::start(&serving.cache, serving.emf.clone()));
-    if lambda.never_frozen {
+    let background = lambda.never_frozen.then(|| {
         tracing::info!(
             max_concurrency = lambda.max_concurrency,
             "Lambda Managed Instances: SHUTDOWN only, refreshes on a timer"
         );
-    }
+        Background::start(&serving.cache, serving.emf.clone())
+    });
     let ended = events(&serving.cache, lambda, serving.emf.clone()).await;
     if let Some(background) = background {
         background.stop().await;

@@ -87,10 +87,10 @@ impl<'a> Params<'a> {
         }
         let mut values: [Option<Cow<'a, str>>; MAX_PARAMS] = Default::default();
         for part in split_ascii(query, b'&').filter(|p| !p.is_empty()) {
-            let (name, value) = split_ascii(part, b'=')
-                .next()
-                .and_then(|name| Some((name, part.get(name.len() + 1..)?)))
-                .unwrap_or((part, ""));
+            let (name, value) = match part.bytes().position(|b| b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, ""),
+            };
             let name = decode(name).map_err(|e| bad(format!("parameter name: {e}")))?;
             let value = decode(value).map_err(|e| bad(format!("{name}: {e}")))?;
             let Some(slot) = allowed
